@@ -1,0 +1,88 @@
+"""The Python API: load a spec, compile it to source, build the module."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from archdsl.diagnostics import Diagnostic, error
+from archdsl.emit.torch_source import Emitted, emit
+from archdsl.graph import Graph
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.passes import cost, validate
+from archdsl.passes.expand import expand
+from archdsl.spec.load import Spec, load_spec
+from archdsl.spec.params import Override, parse_override, python_override
+
+SpecLike = "str | os.PathLike | Architecture"
+
+
+@dataclass
+class Architecture:
+    """A checked spec: its graph with shapes and costs, ready to summarise or compile."""
+
+    spec: Spec
+    params: dict[str, object]
+    graph: Graph
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def param_count(self) -> int:
+        return cost.totals(self.graph).params
+
+    @cached_property
+    def emitted(self) -> Emitted:
+        return emit(self.graph, self.spec.path, self.spec.doc)
+
+    @property
+    def source(self) -> str:
+        return self.emitted.source
+
+
+def load(spec: str | os.PathLike, *, overrides: list[str] = (),
+         limits: Limits = DEFAULT_LIMITS, **params) -> Architecture:
+    """Load and check a spec; `overrides` are `--set` strings, `params` keyword values."""
+    parsed = load_spec(os.fspath(spec), limits)
+    return check(parsed, [parse_override(o) for o in overrides] +
+                 [python_override(k, v) for k, v in params.items()], limits)
+
+
+def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS
+          ) -> Architecture:
+    """Expand, validate and cost a loaded spec."""
+    graph, params = expand(spec, overrides, limits)
+    warnings = validate.run(graph)
+    cost.run(graph)
+    return Architecture(spec, params, graph, warnings)
+
+
+def _architecture(spec, params: dict) -> Architecture:
+    if isinstance(spec, Architecture):
+        if params:
+            raise TypeError("pass params when loading, not with an Architecture")
+        return spec
+    return load(spec, **params)
+
+
+def compile_source(spec: str | os.PathLike | Architecture, **params) -> str:
+    """The generated PyTorch source of a spec (what `archdsl compile` writes)."""
+    return _architecture(spec, params).source
+
+
+def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False, **params):
+    """The nn.Module of a spec, made by executing exactly `compile_source`'s text."""
+    arch = _architecture(spec, params)
+    count = arch.param_count
+    limit = arch.graph.limits.max_build_params
+    if count > limit and not allow_large:
+        raise error("E0500", f"`{arch.name}` has {count:,} parameters, above the build limit "
+                    f"{limit:,}", arch.spec.table.value(("name",)),
+                    help="pass allow_large=True to build it anyway")
+    from archdsl.build import instantiate
+
+    return instantiate(arch.emitted)

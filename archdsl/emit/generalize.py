@@ -1,0 +1,264 @@
+"""One class per block definition: group a block's instances, abstract what differs.
+
+Instances of one block (or of one spec construct) that have the same structure
+share a class; the literals that differ between them (channel counts, strides)
+become constructor parameters, named after the block's arguments and `let`
+values where their values match (`width`, `stride`), else after the block's
+input and output channels, else after the member and argument they feed
+(`conv2_stride`). A member present in some instances only (a shortcut
+projection) becomes an optional submodule with a boolean parameter.
+Instances whose structure differs get variant classes: `Block`, `Block2`, ….
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass, field
+
+from archdsl.emit import code
+from archdsl.emit.instances import Instance
+
+WILD = "<absent>"
+BINDABLE_SLOTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
+                            "out_features", "stride", "groups"})
+RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
+    "self", "x", "torch", "nn", "Tensor", "Optional", "OrderedDict", "_"}
+
+
+@dataclass
+class Param:
+    name: str
+    values: list  # one per instance of the group
+    flag: bool = False  # True: whether an optional member is present
+
+
+@dataclass
+class Group:
+    """Instances sharing one generated class."""
+
+    key: str
+    instances: list[Instance]
+    signature: tuple
+    members: dict[str, object]  # local -> constructor skeleton (WILD where absent)
+    class_name: str = ""
+    params: list[Param] = field(default_factory=list)
+    holes: dict[tuple[str, tuple], Param] = field(default_factory=dict)
+    optional: set[str] = field(default_factory=set)
+    absent: set[str] = field(default_factory=set)
+    ctors: dict[str, object] = field(default_factory=dict)  # local -> ctor with Var holes
+
+
+def _same(a: object, b: object) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def leaves(node: object) -> list[tuple[tuple, object]]:
+    found: list[tuple[tuple, object]] = []
+    code.rebuild(node, lambda pos, leaf: found.append((pos, leaf)) or leaf)
+    return found
+
+
+def slot_name(node: object, position: tuple) -> str:
+    """The constructor argument a leaf position feeds, e.g. 'out_channels'."""
+    parent, name = node, "value"
+    for step in position:
+        if isinstance(parent, code.Call):
+            name = parent.slot(step)
+        items = [child for pos, child in code.children(parent) if pos == step]
+        parent = items[0] if items else None
+    return name
+
+
+class Grouper:
+    """Assigns every class instance to a group, then names groups and their params."""
+
+    def __init__(self) -> None:
+        self.groups: list[Group] = []
+        self.group_of: dict[tuple[str, ...], Group] = {}
+        self.instance_of: dict[tuple[str, ...], Instance] = {}
+
+    # -- grouping (children first, so a Ref's group is known)
+
+    def add(self, inst: Instance, key: str) -> None:
+        members = {local: WILD if ctor is None else self._skeleton(ctor)
+                   for local, ctor in inst.members.items()}
+        signature = (inst.sequential_base, tuple(inst.members), _step_signature(inst))
+        for group in self.groups:
+            if group.key == key and group.signature == signature and \
+                    _compatible(group.members, members):
+                for local, skel in members.items():
+                    if group.members[local] == WILD:
+                        group.members[local] = skel
+                group.instances.append(inst)
+                break
+        else:
+            group = Group(key, [inst], signature, members)
+            self.groups.append(group)
+        self.group_of[inst.scope.path] = group
+        self.instance_of[inst.scope.path] = inst
+
+    def _skeleton(self, node: object) -> object:
+        if isinstance(node, code.Ref):
+            return ("ref", self.groups.index(self.group_of[node.path]))
+        if code.is_leaf(node):
+            return "•"
+        return (type(node).__name__, getattr(node, "func", None),
+                tuple((pos, self._skeleton(child)) for pos, child in code.children(node)),
+                tuple(k for k, _ in getattr(node, "kwargs", ())))
+
+    # -- naming
+
+    def name_classes(self, names: dict[str, str]) -> None:
+        """Give each group a class name: `names[key]`, numbered for variants."""
+        taken: set[str] = set(RESERVED)
+        counts: dict[str, int] = {}
+        for group in self.groups:
+            base = names[group.key]
+            counts[base] = counts.get(base, 0) + 1
+            name = base if counts[base] == 1 else f"{base}{counts[base]}"
+            while name in taken:
+                counts[base] += 1
+                name = f"{base}{counts[base]}"
+            taken.add(name)
+            group.class_name = name
+
+    # -- parameters
+
+    def resolve(self, ref_or_leaf: object) -> object:
+        """A Ref replaced by the constructor call of the instance it stands for."""
+        if not isinstance(ref_or_leaf, code.Ref):
+            return ref_or_leaf
+        group = self.group_of[ref_or_leaf.path]
+        inst = self.instance_of[ref_or_leaf.path]
+        return code.Call(group.class_name, (), tuple((p.name, inst.param_values[p.name])
+                                                     for p in group.params))
+
+    def materialize(self, ctor: object, compress: bool) -> object:
+        node = code.rebuild(ctor, lambda pos, leaf: self.resolve(leaf))
+        return _compress(node) if compress else node
+
+    def parametrize(self, group: Group) -> None:
+        """Find the literals that differ between instances and make them parameters."""
+        n = len(group.instances)
+        built = [{local: None if ctor is None else self.materialize(ctor, n == 1)
+                  for local, ctor in inst.members.items()} for inst in group.instances]
+        candidates = _candidates(group.instances)
+        used = set(RESERVED)
+        present = {}
+        for local in group.instances[0].members:
+            present[local] = [i for i in range(n) if built[i][local] is not None]
+            if not present[local]:
+                group.absent.add(local)
+            elif len(present[local]) < n:
+                group.optional.add(local)
+        vectors = {}  # (local, position) -> {instance: leaf value}
+        for local, where in present.items():
+            if not where:
+                continue
+            per_instance = {i: leaves(built[i][local]) for i in where}
+            for index, (position, _) in enumerate(per_instance[where[0]]):
+                vectors[(local, position)] = {i: per_instance[i][index][1] for i in where}
+        for (local, position), vector in vectors.items():
+            first = next(iter(vector.values()))
+            if all(_same(v, first) for v in vector.values()):
+                continue
+            param = self._matching(group.params, vector, "")
+            if param is None:
+                slot = slot_name(built[next(iter(vector))][local], position)
+                param = self._new_param(candidates, vector, n, f"{local}_{slot}", used)
+                group.params.append(param)
+            group.holes[(local, position)] = param
+        # A member present in some instances only shows its channels and strides by the
+        # parameters they equal, where the literal would otherwise read as a constant.
+        for (local, position), vector in vectors.items():
+            if local in group.optional and (local, position) not in group.holes:
+                slot = slot_name(built[next(iter(vector))][local], position)
+                if slot in BINDABLE_SLOTS:
+                    param = self._matching(group.params, vector, slot)
+                    if param is not None:
+                        group.holes[(local, position)] = param
+        for local, where in present.items():
+            if where:
+                group.ctors[local] = code.rebuild(
+                    built[where[0]][local],
+                    lambda pos, leaf, local=local: code.Var(group.holes[(local, pos)].name)
+                    if (local, pos) in group.holes else leaf)
+        for local in [m for m in group.instances[0].members if m in group.optional]:
+            name = _unique(local if local not in used else f"with_{local}", used)
+            group.params.append(Param(name, [built[i][local] is not None for i in range(n)],
+                                      flag=True))
+        for i, inst in enumerate(group.instances):
+            inst.param_values = {p.name: p.values[i] for p in group.params}
+
+    @staticmethod
+    def _matching(params: list[Param], vector: dict[int, object], slot: str) -> Param | None:
+        """A value parameter equal to `vector` where it is given; one named `slot` first."""
+        matches = [p for p in params if not p.flag and
+                   all(_same(p.values[i], v) for i, v in vector.items())]
+        return next((p for p in matches if p.name == slot), matches[0] if matches else None)
+
+    def _new_param(self, candidates, vector, n, fallback, used) -> Param:
+        for name, values in candidates:
+            if name not in used and all(_same(values[i], v) for i, v in vector.items()):
+                used.add(name)
+                return Param(name, list(values))
+        name = _unique(fallback, used)
+        first = next(iter(vector.values()))
+        return Param(name, [vector.get(i, first) for i in range(n)])
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in used:
+        k += 1
+        candidate = f"{name}_{k}"
+    used.add(candidate)
+    return candidate
+
+
+def _candidates(instances: list[Instance]) -> list[tuple[str, list]]:
+    """Named values per instance that a parameter may be named after, best first."""
+    names = list(instances[0].scope.bindings)
+    out = []
+    for name in reversed(names):  # `let` values (defined last) are the most specific
+        values = [inst.scope.bindings.get(name) for inst in instances]
+        if all(isinstance(v, (int, float, str, tuple)) for v in values):
+            out.append((name, values))
+    out.append(("in_channels", [inst.in_type.channels for inst in instances]))
+    out.append(("out_channels", [inst.out_type.channels for inst in instances]))
+    return out
+
+
+def _compatible(a: dict[str, object], b: dict[str, object]) -> bool:
+    return all(a[k] == b[k] or WILD in (a[k], b[k]) for k in a)
+
+
+def _step_signature(inst: Instance) -> tuple:
+    producer = {inst.scope.input: "in"}
+    out = []
+    for index, step in enumerate(inst.steps):
+        kind = "member" if step.kind in ("call", "optional") else f"expr"
+        out.append((kind, step.local, tuple(producer.get(v, v) for v in step.inputs)))
+        producer[step.output] = index
+    out.append(("return", producer.get(inst.scope.output)))
+    return tuple(out)
+
+
+def _compress(node: object) -> object:
+    """Runs of three or more equal modules in nn.Sequential become *[m for _ in range(n)]."""
+    if not isinstance(node, code.Call):
+        return node
+    args = tuple(_compress(a) for a in node.args)
+    kwargs = tuple((k, _compress(v)) for k, v in node.kwargs)
+    if node.func == "nn.Sequential":
+        runs: list[object] = []
+        i = 0
+        while i < len(args):
+            j = i
+            while j < len(args) and args[j] == args[i]:
+                j += 1
+            runs += [code.Starred(args[i], j - i)] if j - i >= 3 else list(args[i:j])
+            i = j
+        args = tuple(runs)
+    return code.Call(node.func, args, kwargs, node.arg_names, node.defaults)

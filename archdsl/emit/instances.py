@@ -1,0 +1,204 @@
+"""From the graph's scopes to what the generated code is made of.
+
+Each scope becomes one of three forms:
+- `sequential`: an nn.Sequential written inline in its parent (`features.0`, `.1`, …);
+- `ordered`:    an nn.Sequential(OrderedDict(...)) for a chain of named members;
+- `class`:      a generated nn.Module class (always for the network and for blocks).
+
+A class scope is described as an `Instance`: its members' constructors (code
+trees where another class's instance is a `Ref`) and its forward `Step`s.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from archdsl.emit import code
+from archdsl.graph import Ghost, Graph, Member, Scope
+from archdsl.tensor import TensorType
+
+SEQUENTIAL, ORDERED, CLASS = "sequential", "ordered", "class"
+
+
+@dataclass
+class Step:
+    """One line (or one optional call) of a forward method."""
+
+    kind: str  # "call": self.<local>(x); "expr": a functional op; "optional": maybe-absent member
+    local: str | None
+    node: str | None  # the op node of a call/expr step
+    inputs: list[str]  # value ids: node ids, or "ghost:<local>"
+    output: str
+    hint: str | None
+    out_type: TensorType
+    in_types: list[TensorType]
+
+
+@dataclass
+class Instance:
+    """One class-form scope: member constructors and forward steps."""
+
+    scope: Scope
+    members: dict[str, object]  # local -> constructor code (None: a ghost)
+    steps: list[Step]
+    in_type: TensorType
+    out_type: TensorType
+    sequential_base: bool  # the class is an nn.Sequential subclass (positional block)
+    param_values: dict[str, object] = field(default_factory=dict)
+
+
+def forms(graph: Graph) -> dict[tuple[str, ...], str]:
+    """The form of every scope."""
+    out = {}
+    for path, scope in graph.scopes.items():
+        if path == () or scope.block is not None or not _is_chain(graph, scope):
+            out[path] = CLASS
+        else:
+            out[path] = SEQUENTIAL if scope.positional else ORDERED
+    return out
+
+
+def _is_chain(graph: Graph, scope: Scope) -> bool:
+    """Members applied one after another, each a module (no functional op, no ghost)."""
+    value = scope.input
+    for child in scope.children:
+        if isinstance(child, Ghost):
+            return False
+        if child.node is not None:
+            node = graph.node(child.node)
+            if graph.inputs(child.node) != [value] or not node.op.has_module():
+                return False
+            value = child.node
+        else:
+            sub = graph.scope(child.scope)
+            if sub.input != value:
+                return False
+            value = sub.output
+    return value == scope.output
+
+
+class Builder:
+    """Builds constructors and instances for every scope of one graph."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.forms = forms(graph)
+
+    # -- values and their uses inside one scope
+
+    def _owner(self, scope: Scope, node_name: str) -> str | None:
+        """The local name of the member of `scope` that contains node `node_name`."""
+        path = self.graph.node(node_name).scope
+        depth = len(scope.path)
+        if path[:depth] != scope.path:
+            return None
+        if len(path) == depth:
+            return self.graph.node(node_name).local
+        return path[depth]
+
+    def _member_inputs(self, scope: Scope, child: Member) -> list[str]:
+        if child.node is not None:
+            return self.graph.inputs(child.node)
+        return [self.graph.scope(child.scope).input]
+
+    def _member_output(self, child: Member) -> str:
+        return child.node if child.node is not None else self.graph.scope(child.scope).output
+
+    def uses(self, scope: Scope) -> Counter:
+        """How many times each value is read inside `scope` (its output counts once)."""
+        uses: Counter = Counter()
+        for child in scope.children:
+            if isinstance(child, Ghost):
+                uses[child.input] += 1
+            else:
+                for value in self._member_inputs(scope, child):
+                    uses[value] += 1
+        ghosts = [c for c in scope.children if isinstance(c, Ghost)]
+        for ghost in ghosts:  # the consumer reads the ghost, not its input
+            uses[ghost.input] -= 1
+        uses[scope.output] += 1
+        return uses
+
+    def _inplace(self, scope: Scope, value: str, uses: Counter) -> bool:
+        """May a member overwrite `value`? Only if it is the sole reader of a fresh value."""
+        if value == scope.input or uses[value] != 1:
+            return False
+        return not self.graph.node(value).op.saves_output
+
+    # -- constructors
+
+    def constructor(self, path: tuple[str, ...]) -> object:
+        """The code that constructs scope `path` as a member of its parent."""
+        form = self.forms[path]
+        if form == CLASS:
+            return code.Ref(path)
+        scope = self.graph.scope(path)
+        ctors = self.member_constructors(scope)
+        if form == SEQUENTIAL:
+            return code.Call("nn.Sequential", tuple(ctors.values()))
+        pairs = tuple(code.TupleOf((local, ctor)) for local, ctor in ctors.items())
+        return code.Call("nn.Sequential", (code.Call("OrderedDict", (code.ListOf(pairs),)),))
+
+    def member_constructors(self, scope: Scope) -> dict[str, object]:
+        """local -> constructor for every module member (None for a ghost)."""
+        uses = self.uses(scope)
+        out: dict[str, object] = {}
+        for child in scope.children:
+            if isinstance(child, Ghost):
+                out[child.local] = None
+            elif child.scope is not None:
+                out[child.local] = self.constructor(child.scope)
+            else:
+                node = self.graph.node(child.node)
+                if node.op.functional and self.forms[scope.path] == CLASS and \
+                        not scope.positional:
+                    continue
+                sources = self.graph.inputs(node.name)
+                types = [self.graph.shape(s) for s in sources]
+                inplace = node.op.can_run_inplace and self._inplace(scope, sources[0], uses)
+                out[child.local] = node.op.module(types, node.shape, inplace)
+        return out
+
+    # -- class instances
+
+    def instance(self, scope: Scope) -> Instance:
+        members = self.member_constructors(scope)
+        steps = [] if scope.positional else self.steps(scope, members)
+        return Instance(scope, members, steps, self.graph.shape(scope.input),
+                        self.graph.shape(scope.output), sequential_base=scope.positional)
+
+    def steps(self, scope: Scope, members: dict[str, object]) -> list[Step]:
+        redirect = {(g.consumer, g.port): f"ghost:{g.local}" for g in scope.children
+                    if isinstance(g, Ghost)}
+        steps = []
+        for child in scope.children:
+            if isinstance(child, Ghost):
+                t = self.graph.shape(child.input)
+                steps.append(Step("optional", child.local, None, [child.input],
+                                  f"ghost:{child.local}", "identity", t, [t]))
+                continue
+            inputs = self._member_inputs(scope, child)
+            if child.node is not None:
+                inputs = [redirect.get((child.node, port), v) for port, v in enumerate(inputs)]
+            output = self._member_output(child)
+            kind = "call" if child.local in members else "expr"
+            types = [self.graph.shape(v) for v in self._member_inputs(scope, child)]
+            steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
+                              self.graph.shape(output), types))
+        return steps
+
+    def class_scopes(self) -> list[Scope]:
+        """Class-form scopes, children before parents (post-order)."""
+        order: list[Scope] = []
+
+        def visit(path):
+            scope = self.graph.scope(path)
+            for child in scope.children:
+                if isinstance(child, Member) and child.scope is not None:
+                    visit(child.scope)
+            if self.forms[path] == CLASS:
+                order.append(scope)
+
+        visit(())
+        return order

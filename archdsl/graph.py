@@ -1,0 +1,188 @@
+"""The IR: a networkx graph of op nodes, and the module tree ("scopes") they sit in.
+
+Node ids are qualified names (`layer1.0.conv1`), the same as the module paths
+of the generated PyTorch code, so state_dict keys are `<node id>.weight`.
+Edges carry a `port`: the position of the input in the consumer's inputs.
+Scopes mirror the generated modules: the network, each block instance, each
+named list; their `children` keep the order in which the spec placed members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from archdsl.diagnostics import Label, error
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.ops.base import Op
+from archdsl.spec.evaluate import LayerCall
+from archdsl.spec.source import Span
+from archdsl.tensor import TensorType
+
+if TYPE_CHECKING:
+    from archdsl.passes.cost import Cost
+
+INPUT = "<input>"
+
+
+class InputOp(Op):
+    """The network's input; not callable from a spec."""
+
+    name = "input"
+    min_inputs = 0
+    max_inputs = 0
+
+    def __init__(self, type_: TensorType):
+        super().__init__(None)
+        self.type = type_
+
+    def infer(self, inputs):
+        return self.type
+
+
+@dataclass
+class Node:
+    """One op instance. `shape` is set by shape inference (passes.shapes)."""
+
+    name: str
+    op: Op
+    span: Span | None
+    scope: tuple[str, ...]
+    local: str
+    call: LayerCall | None = None
+    shape: TensorType | None = None
+    cost: Cost | None = None  # set by passes.cost
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a scope: an op node (`node` set) or a child scope (`scope` set)."""
+
+    local: str
+    node: str | None = None
+    scope: tuple[str, ...] | None = None
+    hint: str | None = None  # a variable name for its value in generated code
+
+
+@dataclass(frozen=True)
+class Ghost:
+    """A shortcut projection a residual left out because shapes already agreed.
+
+    It keeps the member's place in its scope so that the emitter can give every
+    instance of a block one class with an optional submodule (`downsample`).
+    """
+
+    local: str
+    input: str
+    consumer: str
+    port: int
+
+
+@dataclass
+class Scope:
+    """A module of the generated code: the network, a block instance, a named list."""
+
+    path: tuple[str, ...]
+    origin: str  # what the members come from: "block:<name>", or a spec location
+    span: Span | None
+    positional: bool
+    block: str | None = None
+    doc: str = ""  # the block's doc, for the generated class
+    defined_at: Span | None = None  # the block's definition
+    bindings: dict[str, object] = field(default_factory=dict)  # a block's args and lets
+    children: list[Member | Ghost] = field(default_factory=list)
+    reserved: set[str] = field(default_factory=set)  # names the spec gives members
+    input: str | None = None
+    output: str | None = None
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+    def member_names(self) -> set[str]:
+        return {c.local for c in self.children}
+
+    def allocate(self, base: str) -> str:
+        """A fresh member name: `base`, else `base_1`, `base_2`, …."""
+        taken = self.member_names() | self.reserved
+        if self.positional:
+            return str(sum(1 for c in self.children if isinstance(c, Member)))
+        if base not in taken:
+            return base
+        n = 1
+        while f"{base}_{n}" in taken:
+            n += 1
+        return f"{base}_{n}"
+
+
+class Graph:
+    """Op nodes in a DAG, plus the scope tree; annotated in place by the passes."""
+
+    def __init__(self, name: str, input_type: TensorType, limits: Limits = DEFAULT_LIMITS):
+        self.name = name
+        self.limits = limits
+        self.dag = nx.DiGraph()
+        self.scopes: dict[tuple[str, ...], Scope] = {}
+        self.dag.add_node(INPUT, node=Node(INPUT, InputOp(input_type), None, (), INPUT,
+                                           shape=input_type))
+        self.output: str = INPUT
+
+    # -- building
+
+    def add_scope(self, scope: Scope) -> Scope:
+        self.scopes[scope.path] = scope
+        return scope
+
+    def add_node(self, node: Node, inputs: list[str]) -> Node:
+        if node.name in self.dag:
+            raise error("E0306", f"two layers are named `{node.name}`", node.span,
+                        labels=_first_label(self.node(node.name)))
+        if self.dag.number_of_nodes() >= self.limits.max_graph_nodes:
+            raise error("E0500", f"the network has more than {self.limits.max_graph_nodes} "
+                        "layers", node.span,
+                        help="reduce the depths, or raise Limits.max_graph_nodes")
+        self.dag.add_node(node.name, node=node)
+        for port, src in enumerate(inputs):
+            self.dag.add_edge(src, node.name, port=port)
+        return node
+
+    # -- reading
+
+    def node(self, name: str) -> Node:
+        return self.dag.nodes[name]["node"]
+
+    def inputs(self, name: str) -> list[str]:
+        edges = sorted(self.dag.in_edges(name, data="port"), key=lambda e: e[2])
+        return [src for src, _, _ in edges]
+
+    def consumers(self, name: str) -> list[str]:
+        return list(self.dag.successors(name))
+
+    def shape(self, name: str) -> TensorType:
+        shape = self.node(name).shape
+        if shape is None:
+            raise RuntimeError(f"node {name} has no shape yet; run passes.shapes first")
+        return shape
+
+    def ops(self) -> Iterator[Node]:
+        """Every op node except the input, in creation (= topological) order."""
+        for name in self.dag.nodes:
+            if name != INPUT:
+                yield self.node(name)
+
+    def scope(self, path: tuple[str, ...]) -> Scope:
+        return self.scopes[path]
+
+    def __len__(self) -> int:
+        return self.dag.number_of_nodes() - 1
+
+
+def _first_label(node: Node) -> tuple[Label, ...]:
+    return (Label(node.span, "first defined here"),) if node.span else ()
+
+
+def qualify(scope: tuple[str, ...], local: str) -> str:
+    return ".".join(scope + (local,))

@@ -1,0 +1,41 @@
+"""Fully connected layers."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from archdsl.emit import code
+from archdsl.tensor import TensorType
+from archdsl.ops.base import Op, Params, PositiveInt, expect_rank, register
+
+
+class LinearParams(Params):
+    out: PositiveInt = Field(description="Output features.")
+    bias: bool = True
+
+
+@register
+class Linear(Op):
+    """nn.Linear; `in_features` comes from the input."""
+
+    name = "linear"
+    Params = LinearParams
+
+    def infer(self, inputs):
+        x = inputs[0]
+        expect_rank(self, x, 1, help="insert `flatten` before it (a feature map must be "
+                                     "flattened into a vector first)")
+        return TensorType((self.p.out,))
+
+    def param_count(self, inputs):
+        return inputs[0].channels * self.p.out + (self.p.out if self.p.bias else 0)
+
+    def macs(self, inputs, output):
+        return inputs[0].channels * self.p.out
+
+    def other_flops(self, inputs, output):
+        return self.p.out if self.p.bias else 0
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("nn.Linear", (inputs[0].channels, self.p.out), (("bias", self.p.bias),),
+                         ("in_features", "out_features"), (("bias", True),))

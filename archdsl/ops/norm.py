@@ -1,0 +1,39 @@
+"""Normalisation layers."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from archdsl.emit import code
+from archdsl.ops.base import Op, OpError, Params, register
+
+
+class BatchNormParams(Params):
+    eps: float = Field(1e-5, gt=0, description="Added to the variance.")
+    momentum: float = Field(0.1, ge=0, le=1, description="Running-statistics momentum.")
+
+
+@register
+class BatchNorm(Op):
+    """nn.BatchNorm2d over (C, H, W), nn.BatchNorm1d over (F,)."""
+
+    name = "bn"
+    Params = BatchNormParams
+
+    def infer(self, inputs):
+        x = inputs[0]
+        if x.rank not in (1, 3):
+            raise OpError("E0403", f"`bn` needs a (C, H, W) or (F,) input, got {x}")
+        return x
+
+    def param_count(self, inputs):
+        return 2 * inputs[0].channels
+
+    def other_flops(self, inputs, output):
+        return 2 * output.numel  # scale and shift, once statistics are known
+
+    def module(self, inputs, output, inplace=False):
+        x = inputs[0]
+        ctor = "nn.BatchNorm2d" if x.rank == 3 else "nn.BatchNorm1d"
+        return code.Call(ctor, (x.channels,), (("eps", self.p.eps), ("momentum", self.p.momentum)),
+                         ("num_features",), (("eps", 1e-5), ("momentum", 0.1)))

@@ -1,0 +1,60 @@
+"""Ops that reshape, pass through or randomly drop: flatten, identity, dropout."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from archdsl.emit import code
+from archdsl.tensor import TensorType
+from archdsl.ops.base import Op, OpError, Params, register
+
+
+@register
+class Flatten(Op):
+    """(C, H, W) -> (C*H*W,): torch.flatten(x, 1), or nn.Flatten() in a sequence."""
+
+    name = "flatten"
+    functional = True
+
+    def infer(self, inputs):
+        return TensorType((inputs[0].numel,))
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("nn.Flatten")
+
+    def expression(self, args, inputs, output):
+        return code.Call("torch.flatten", (args[0], 1))
+
+
+@register
+class Identity(Op):
+    """Passes its input through: nn.Identity()."""
+
+    name = "identity"
+    functional = True
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("nn.Identity")
+
+    def expression(self, args, inputs, output):
+        return args[0]
+
+
+class DropoutParams(Params):
+    p: float = Field(0.5, ge=0, le=1, description="Probability of zeroing an element.")
+
+
+@register
+class Dropout(Op):
+    """nn.Dropout during training; the identity in eval mode."""
+
+    name = "dropout"
+    Params = DropoutParams
+
+    def infer(self, inputs):
+        if inputs[0].rank not in (1, 3):
+            raise OpError("E0403", f"`dropout` needs a (C, H, W) or (F,) input, got {inputs[0]}")
+        return inputs[0]
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("nn.Dropout", (), (("p", self.p.p),))

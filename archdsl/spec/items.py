@@ -1,0 +1,260 @@
+"""The spec's syntax tree: layer items and expressions, each with its source span.
+
+A layer item is one of
+  `conv(64, 3)`                 a call of an op, a block or `stage`  (Call)
+  `[a, b, c]`                   a sequence                           (Seq)
+  `{name: item}`                a named item                         (Named)
+  `{residual: {...}}`           a residual                           (Residual)
+  `{branches: ..., merge: m}`   parallel paths                       (Branches)
+  `{repeat: n, body: item}`     copies with an index                 (Repeat)
+  `{if: c, then: a, else: b}`   a choice made at expansion           (Cond)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from archdsl.diagnostics import SpecError, error
+from archdsl.limits import Limits
+from archdsl.spec import expr as ast
+from archdsl.spec.names import identifier_problem, layer_name_problem
+from archdsl.spec.records import validate
+from archdsl.spec.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
+from archdsl.spec.source import Span
+from archdsl.spec.yamlload import Path, SpanTable
+
+
+@dataclass(frozen=True)
+class SExpr:
+    """A parsed expression and the span of the text it was parsed from."""
+
+    node: ast.Expr
+    span: Span
+
+    @property
+    def where(self) -> Span:
+        return self.span.slice(self.node.start, self.node.end)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A name template such as `denselayer{i+1}`: text parts and expression parts."""
+
+    parts: tuple[str | SExpr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    expr: SExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Item, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Named:
+    name: str
+    item: Item
+    span: Span  # the name's span
+
+
+@dataclass(frozen=True)
+class Residual:
+    body: Item
+    shortcut: Item | None
+    merge: str
+    post: Item | None
+    span: Span
+    merge_span: Span
+
+
+@dataclass(frozen=True)
+class Branches:
+    paths: tuple[Item, ...]
+    merge: str
+    span: Span
+    merge_span: Span
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: SExpr
+    index: str
+    name: Template
+    body: Item
+    span: Span
+
+
+@dataclass(frozen=True)
+class Cond:
+    cond: SExpr
+    then: Item
+    orelse: Item | None
+    span: Span
+
+
+Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond]
+
+
+class ItemParser:
+    """Turns item data (from YAML) into the syntax tree above."""
+
+    def __init__(self, table: SpanTable, limits: Limits):
+        self.table = table
+        self.limits = limits
+
+    # -- expressions
+
+    def expr(self, data: object, path: Path) -> SExpr:
+        span = self.table.value(path)
+        if isinstance(data, str):
+            return SExpr(self._parse(data, span), span)
+        if isinstance(data, list):
+            bad = next((i for i, v in enumerate(data) if not _is_literal(v)), None)
+            if bad is not None:
+                raise error("E0202", "a YAML list here holds only numbers, booleans, "
+                            "null and nested lists", self.table.value(path + (bad,)),
+                            help='write the whole list as one expression, e.g. "[3, 4, n]"')
+        elif not _is_literal(data):
+            raise error("E0202", f"expected an expression, found a {type(data).__name__}", span)
+        return SExpr(ast.Const(0, 0, data), span)
+
+    def _parse(self, text: str, span: Span) -> ast.Expr:
+        if len(text) > self.limits.max_expr_chars:
+            raise error("E0500", f"the expression is {len(text)} characters long; the limit "
+                        f"is {self.limits.max_expr_chars}", span)
+        try:
+            return ast.parse(text)
+        except ast.ExprSyntaxError as exc:
+            raise error("E0300", exc.message, span.slice(exc.start, exc.end),
+                        help=exc.help) from None
+
+    def template(self, text: str, path: Path) -> Template:
+        span = self.table.value(path)
+        parts: list[str | SExpr] = []
+        pos = 0
+        while pos < len(text):
+            open_ = text.find("{", pos)
+            if open_ < 0:
+                parts.append(text[pos:])
+                break
+            close = text.find("}", open_)
+            if close < 0:
+                raise error("E0300", "`{` is not closed in the name template",
+                            span.slice(open_, open_ + 1), help="write `{expression}`")
+            if open_ > pos:
+                parts.append(text[pos:open_])
+            inner = span.slice(open_ + 1, close)
+            parts.append(SExpr(self._parse(text[open_ + 1:close], inner), inner))
+            pos = close + 1
+        return Template(tuple(parts), span)
+
+    # -- items
+
+    def item(self, data: object, path: Path) -> Item:
+        span = self.table.value(path)
+        if isinstance(data, str):
+            return Call(self.expr(data, path), span)
+        if isinstance(data, list):
+            return Seq(tuple(self.item(d, path + (i,)) for i, d in enumerate(data)), span)
+        if isinstance(data, dict):
+            return self._mapping(data, path, span)
+        raise error("E0202", f"expected a layer, found {_describe(data)}", span,
+                    help="a layer is an op or block call such as `conv(64, 3)`, a list of "
+                         "layers, or `name: layer`")
+
+    def optional(self, data: object, path: Path) -> Item | None:
+        return None if data is None else self.item(data, path)
+
+    def _mapping(self, data: dict, path: Path, span: Span) -> Item:
+        construct = next((k for k in RECORDS_BY_KEY if k in data), None)
+        if construct is not None:
+            return getattr(self, "_" + construct)(data, path, span)
+        if len(data) != 1:
+            keys = ", ".join(f"`{k}`" for k in data) or "none"
+            raise error("E0203", f"a layer entry names one layer; this one has keys {keys}",
+                        span, help="start each layer on its own line with `- `")
+        (name, value), = data.items()
+        name_span = self.table.key(path + (name,))
+        problem = layer_name_problem(name)
+        if problem:
+            raise error("E0210", f"invalid layer name: {problem}", name_span,
+                        help="layer names become Python attributes: use letters, digits "
+                             "and `_`, e.g. `conv1`")
+        return Named(name, self.item(value, path + (name,)), name_span)
+
+    def _residual(self, data: dict, path: Path, span: Span) -> Residual:
+        record = validate(RECORDS_BY_KEY["residual"], data, path, self.table).residual
+        raw, here = data["residual"], path + ("residual",)
+        merge_path = here + ("merge",) if "merge" in raw else here
+        return Residual(
+            body=self.item(raw["body"], here + ("body",)),
+            shortcut=self.optional(raw.get("shortcut"), here + ("shortcut",)),
+            merge=record.merge,
+            post=self.optional(raw.get("post"), here + ("post",)),
+            span=self.table.key(here),
+            merge_span=self.table.value(merge_path) if "merge" in raw else self.table.key(here),
+        )
+
+    def _branches(self, data: dict, path: Path, span: Span) -> Branches:
+        record: BranchesRecord = validate(BranchesRecord, data, path, self.table)
+        here = path + ("branches",)
+        raw = data["branches"]
+        if isinstance(raw, dict):
+            paths = tuple(self._named_path(k, v, here) for k, v in raw.items())
+        elif isinstance(raw, list):
+            paths = tuple(self.item(d, here + (i,)) for i, d in enumerate(raw))
+        else:
+            raise error("E0202", "`branches` is a list of paths or a mapping of named paths",
+                        self.table.value(here))
+        if len(paths) < 2:
+            raise error("E0203", f"`branches` needs at least 2 paths, found {len(paths)}",
+                        self.table.value(here))
+        return Branches(paths, record.merge, self.table.key(here),
+                        self.table.value(path + ("merge",)))
+
+    def _named_path(self, name: str, value: object, here: Path) -> Named:
+        name_span = self.table.key(here + (name,))
+        problem = layer_name_problem(name)
+        if problem:
+            raise error("E0210", f"invalid branch name: {problem}", name_span)
+        return Named(name, self.item(value, here + (name,)), name_span)
+
+    def _repeat(self, data: dict, path: Path, span: Span) -> Repeat:
+        record: RepeatRecord = validate(RepeatRecord, data, path, self.table)
+        problem = identifier_problem(record.index)
+        if problem:
+            raise error("E0210", f"invalid index name: {problem}",
+                        self.table.value(path + ("index",)))
+        name_path = path + ("name",)
+        return Repeat(self.expr(data["repeat"], path + ("repeat",)), record.index,
+                      self.template(record.name, name_path),
+                      self.item(data["body"], path + ("body",)), self.table.key(path + ("repeat",)))
+
+    def _if(self, data: dict, path: Path, span: Span) -> Cond:
+        validate(CondRecord, data, path, self.table)
+        return Cond(self.expr(data["if"], path + ("if",)), self.item(data["then"], path + ("then",)),
+                    self.optional(data.get("else"), path + ("else",)),
+                    self.table.key(path + ("if",)))
+
+
+def _is_literal(value: object) -> bool:
+    if isinstance(value, list):
+        return all(_is_literal(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float))
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} {value!r}"
+
+
+__all__ = ["SExpr", "Template", "Item", "Call", "Seq", "Named", "Residual", "Branches",
+           "Repeat", "Cond", "ItemParser", "SpecError"]

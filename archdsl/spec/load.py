@@ -1,0 +1,137 @@
+"""Load a spec: YAML text -> records -> the checked syntax tree (`Spec`)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from archdsl.diagnostics import SpecError, error
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.spec.evaluate import BUILTINS, CONSTANTS, STAGE
+from archdsl.spec.items import Item, ItemParser, SExpr
+from archdsl.spec.names import identifier_problem
+from archdsl.spec.records import validate
+from archdsl.spec.schema import BlockRecord, SpecRecord
+from archdsl.spec.source import SourceFile, Span
+from archdsl.spec.yamlload import SpanTable, load_yaml, read_text
+
+ARG_TYPES = ("int", "float", "bool", "str", "list")
+# Bound in every block body to the block's input.
+IMPLICIT_BLOCK_NAMES = ("in_channels", "in_shape")
+
+
+@dataclass(frozen=True)
+class ArgDecl:
+    name: str
+    type: str | None  # a required argument's type, or None for one with a default
+    default: SExpr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    doc: str
+    args: tuple[ArgDecl, ...]
+    lets: tuple[tuple[str, SExpr], ...]
+    body: Item
+    span: Span  # the block's name in `blocks:`
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loaded spec: every name checked, every expression parsed, every span kept."""
+
+    name: str
+    doc: str
+    input: tuple[int, ...]
+    params: tuple[tuple[str, SExpr], ...]
+    blocks: dict[str, BlockDef]
+    network: Item
+    table: SpanTable
+
+    @property
+    def source(self) -> SourceFile:
+        return self.table.source
+
+    @property
+    def path(self) -> str:
+        return self.table.source.path
+
+    def param_span(self, name: str) -> Span:
+        return self.table.key(("params", name))
+
+
+def load_spec(path: str, limits: Limits = DEFAULT_LIMITS) -> Spec:
+    """Read and check the spec file at `path`."""
+    try:
+        text = read_text(path)
+    except OSError as exc:
+        raise error("E0001", f"cannot read {path}: {exc.strerror}") from None
+    return parse_spec(text, path, limits)
+
+
+def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> Spec:
+    """Check spec `text` (shown in diagnostics as coming from `path`)."""
+    from archdsl.ops import OPS
+
+    data, table = load_yaml(text, path, limits)
+    if not isinstance(data, dict):
+        raise error("E0202", "a spec is a mapping with `archdsl`, `name`, `input` and "
+                    "`network`", table.value(()), help="start the file with `archdsl: 1`")
+    record: SpecRecord = validate(SpecRecord, data, (), table)
+    reserved = set(OPS) | set(BUILTINS) | set(CONSTANTS) | {STAGE}
+    _check_name(record.name, ("name",), table, reserved=set(), key=False)
+    parser = ItemParser(table, limits)
+    params = []
+    for name, value in data.get("params", {}).items():
+        _check_name(name, ("params", name), table, reserved | set(IMPLICIT_BLOCK_NAMES))
+        params.append((name, parser.expr(value, ("params", name))))
+    blocks = {}
+    for name, block in record.blocks.items():
+        _check_name(name, ("blocks", name), table, reserved | {p for p, _ in params})
+        blocks[name] = _block(name, block, data["blocks"][name], parser, table, reserved)
+    network = parser.item(data["network"], ("network",))
+    return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
+                network, table)
+
+
+def _block(name: str, record: BlockRecord, raw: dict, parser: ItemParser, table: SpanTable,
+           reserved: set[str]) -> BlockDef:
+    here = ("blocks", name)
+    taken = reserved | set(IMPLICIT_BLOCK_NAMES)
+    args = []
+    for arg, value in raw.get("args", {}).items():
+        path = here + ("args", arg)
+        _check_name(arg, path, table, taken)
+        if isinstance(value, str) and value in ARG_TYPES:
+            args.append(ArgDecl(arg, value, None, table.key(path)))
+        else:
+            args.append(ArgDecl(arg, None, parser.expr(value, path), table.key(path)))
+    lets = []
+    for let, value in raw.get("let", {}).items():
+        path = here + ("let", let)
+        _check_name(let, path, table, taken | {a.name for a in args})
+        lets.append((let, parser.expr(value, path)))
+    if record.body is not None:
+        body = parser.item(raw["body"], here + ("body",))
+    elif record.residual is not None:
+        body = parser.item({"residual": raw["residual"]}, here)
+    else:
+        body = parser.item({"branches": raw["branches"], "merge": raw["merge"]}, here)
+    return BlockDef(name, record.doc, tuple(args), tuple(lets), body, table.key(here))
+
+
+def _check_name(name: str, path: tuple, table: SpanTable, reserved: Collection[str],
+                key: bool = True) -> None:
+    span = table.key(path) if key else table.value(path)
+    problem = identifier_problem(name)
+    if problem:
+        raise error("E0210", f"invalid name: {problem}", span,
+                    help="use letters, digits and `_`, starting with a letter")
+    if name in reserved:
+        raise error("E0210", f"`{name}` is already the name of an op, builtin or value",
+                    span, help="choose another name")
+
+
+__all__ = ["Spec", "BlockDef", "ArgDecl", "load_spec", "parse_spec", "SpecError"]

@@ -1,0 +1,134 @@
+"""Parameters: defaults from the spec, overridden by `--set` or keyword arguments.
+
+An override replaces a param's value before later params are evaluated, so a
+param defined from another (`width: 64 * k`) follows it. Its type must match
+the default's: an int param takes an int, a list of ints a list of ints.
+`depths[2]=23` replaces one element.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archdsl.diagnostics import error
+from archdsl.spec import expr as ast
+from archdsl.spec.evaluate import Evaluator, suggest, type_name
+from archdsl.spec.load import Spec
+from archdsl.spec.source import SourceFile, Span
+
+_TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\s*\[\s*-?\d+\s*\])*)\s*=")
+
+
+@dataclass(frozen=True)
+class Override:
+    """`name[i][j] = value`, and where it was given."""
+
+    name: str
+    indices: tuple[int, ...]
+    value: object
+    span: Span
+
+    @property
+    def target(self) -> str:
+        return self.name + "".join(f"[{i}]" for i in self.indices)
+
+
+def parse_override(text: str, origin: str = "--set") -> Override:
+    """Parse `NAME=VALUE` or `NAME[I]=VALUE`; VALUE is a literal expression."""
+    source = SourceFile(f"<{origin}>", text)
+    whole = Span(source, 1, 1, 1, len(text) + 1, content_col=1)
+    match = _TARGET.match(text)
+    if not match:
+        raise error("E0600", f"`{text}` is not an override", whole,
+                    help="write NAME=VALUE or NAME[INDEX]=VALUE, e.g. cardinality=64 or "
+                         "depths[2]=23")
+    indices = tuple(int(i) for i in re.findall(r"-?\d+", match.group(2)))
+    value_text = text[match.end():]
+    value_span = whole.slice(match.end(), len(text))
+    try:
+        node = ast.parse(value_text)
+    except ast.ExprSyntaxError as exc:
+        raise error("E0600", exc.message, value_span.slice(exc.start, exc.end),
+                    help=exc.help) from None
+    value = Evaluator((), ()).eval(node, {}, value_span)
+    return Override(match.group(1), indices, value, whole)
+
+
+def python_override(name: str, value: object) -> Override:
+    """An override given as a keyword argument (`archdsl.build(..., k=2)`)."""
+    text = f"{name}={value!r}"
+    source = SourceFile("<keyword argument>", text)
+    return Override(name, (), _freeze(value, name), Span(source, 1, 1, 1, len(text) + 1))
+
+
+def resolve(spec: Spec, evaluator: Evaluator, overrides: list[Override]) -> dict[str, object]:
+    """Evaluate the params in order, applying the overrides."""
+    names = [name for name, _ in spec.params]
+    for o in overrides:
+        if o.name not in names:
+            listed = ", ".join(names) or "none"
+            raise error("E0600", f"`{spec.name}` has no param `{o.name}`", o.span,
+                        help=suggest(o.name, names) or f"its params are: {listed}")
+    env: dict[str, object] = {}
+    for name, default in spec.params:
+        value = evaluator.eval(default.node, env, default.span)
+        for o in overrides:
+            if o.name == name:
+                value = _apply(value, o)
+        env[name] = value
+    return env
+
+
+def _apply(current: object, o: Override) -> object:
+    if not o.indices:
+        return _conform(o.value, current, o)
+    items = current
+    for depth, index in enumerate(o.indices):
+        if not isinstance(items, tuple):
+            raise error("E0600", f"`{o.name}{''.join(f'[{i}]' for i in o.indices[:depth])}` "
+                        f"is a {type_name(items)}, not a list", o.span)
+        if not -len(items) <= index < len(items):
+            raise error("E0600", f"index {index} is out of range: `{o.name}` has "
+                        f"{len(items)} elements", o.span)
+        items = items[index]
+    return _replace(current, o.indices, _conform(o.value, items, o))
+
+
+def _replace(items: tuple, indices: tuple[int, ...], value: object) -> tuple:
+    index = indices[0] % len(items)
+    inner = value if len(indices) == 1 else _replace(items[index], indices[1:], value)
+    return items[:index] + (inner,) + items[index + 1:]
+
+
+def _conform(value: object, default: object, o: Override) -> object:
+    """`value` in the type of `default`, or a located error."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, tuple):
+        ok = isinstance(value, tuple)
+        if ok and default:
+            value = tuple(_conform(v, default[0], o) for v in value)
+    else:
+        ok = type(value) is type(default)
+    if not ok:
+        raise error("E0600", f"`{o.target}` is a {type_name(default)}, but the override "
+                    f"gives a {type_name(value)} ({value!r})", o.span,
+                    help=f"give a {type_name(default)}, like the default {default!r}")
+    return value
+
+
+def _freeze(value: object, name: str) -> object:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v, name) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"param `{name}`: {type(value).__name__} is not a spec value "
+                    "(use numbers, booleans, strings and lists)")

@@ -1,0 +1,100 @@
+"""Validate plain data against a pydantic record, as located diagnostics."""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel, ValidationError
+
+from archdsl.diagnostics import Diagnostic, SpecError
+from archdsl.spec.evaluate import suggest
+from archdsl.spec.yamlload import Path, SpanTable
+
+
+def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable):
+    """`model.model_validate(data)`, with errors located through `table`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([_diagnostic(model, err, data, path, table)
+                         for err in exc.errors()]) from None
+
+
+def _data_path(data: object, loc: tuple) -> tuple:
+    """The part of pydantic's `loc` that exists in the data (drops union tags, aliases)."""
+    out = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The record class that validates the mapping at `loc` under `model`."""
+    current: object = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) or next(
+                (f for f in current.model_fields.values() if f.alias == part), None)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[-1] if args else None
+        while typing.get_origin(current) is typing.Union:
+            current = next(a for a in typing.get_args(current) if a is not type(None))
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current
+    return None
+
+
+def _field_names(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _diagnostic(model, err: dict, data, path: Path, table: SpanTable) -> Diagnostic:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    found = _data_path(data, loc)
+    where = path + found
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        fields = _field_names(_model_at(model, loc[:-1]))
+        listed = ", ".join(f"`{f}`" for f in fields)
+        return Diagnostic("E0200", f"unknown key `{key}`", table.key(where),
+                          label="not part of the spec format here",
+                          help=suggest(str(key), fields) or (f"the keys here are {listed}"
+                                                            if listed else ""))
+    if kind == "missing":
+        key = loc[-1]
+        parent = table.key(where) if where != path or not path else table.key(path)
+        return Diagnostic("E0201", f"missing key `{key}`", parent,
+                          label=f"needs `{key}`" if where else "",
+                          help=_MISSING_HELP.get(str(key), f"add `{key}: …`"))
+    message = err["msg"].removeprefix("Value error, ")
+    code = "E0203" if kind in ("value_error", "literal_error", "greater_than",
+                               "too_short", "too_long") else "E0202"
+    shown = ".".join(str(p) for p in loc if p in found) or "the spec"
+    received = "" if kind == "missing" else f" (found {_short(err.get('input'))})"
+    return Diagnostic(code, f"`{shown}`: {message}{received}", table.value(where))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_MISSING_HELP = {
+    "archdsl": "start the spec with `archdsl: 1`",
+    "name": "add `name: my_network`",
+    "input": "add the input shape without batch, e.g. `input: [3, 224, 224]`",
+    "network": "add `network:` with a list of layers",
+}

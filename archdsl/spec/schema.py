@@ -1,0 +1,160 @@
+"""The spec format as pydantic models: the records a spec is made of.
+
+Fields that hold a layer item or an expression are typed `ItemData` or
+`ExprData` here: the records check the structure around them (required keys,
+unknown keys, literal choices), and `archdsl.spec.items` turns items and
+expressions into the syntax tree, with their source spans. The JSON Schema
+(`archdsl schema`) is generated from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+ExprData = Annotated[Any, WithJsonSchema({
+    "description": "An expression: a number, bool, list, or a string in the archdsl "
+                   "expression language, e.g. `planes * 4` or `conv(64, 3, stride=2)`.",
+    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"},
+              {"type": "array"}, {"type": "null"}]})]
+
+ItemData = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/Item"})]
+
+ITEM_JSON_SCHEMA = {
+    "description": "A layer: an op or block call (`conv(64, 3)`, `bn`), a list of layers "
+                   "(run in sequence), a one-key mapping `name: layer`, or a construct "
+                   "(`residual`, `branches`, `repeat`, `if`).",
+    "anyOf": [
+        {"type": "string", "description": "An op, block or stage call."},
+        {"type": "array", "items": {"$ref": "#/$defs/Item"},
+         "description": "Layers applied in order."},
+        {"$ref": "#/$defs/ResidualItem"},
+        {"$ref": "#/$defs/BranchesRecord"},
+        {"$ref": "#/$defs/RepeatRecord"},
+        {"$ref": "#/$defs/CondRecord"},
+        {"type": "object", "minProperties": 1, "maxProperties": 1,
+         "additionalProperties": {"$ref": "#/$defs/Item"},
+         "description": "A named layer: `name: layer`."},
+    ],
+}
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ResidualRecord(Record):
+    """out = post(merge(body(x), shortcut(x)))."""
+
+    body: ItemData = Field(description="The residual branch.")
+    shortcut: ItemData = Field(
+        None, description="Applied to the input only where the body changes its shape; "
+                          "elsewhere the shortcut is the identity.")
+    merge: Literal["add", "concat"] = Field(
+        "add", description="How body and shortcut combine: `add` (ResNet) or `concat` "
+                           "(DenseNet: channels of the input, then of the body).")
+    post: ItemData = Field(None, description="Layers applied after the merge, e.g. `relu`.")
+
+
+class ResidualItem(Record):
+    residual: ResidualRecord
+
+
+class BranchesRecord(Record):
+    """Parallel paths over the same input, merged."""
+
+    branches: Annotated[Any, WithJsonSchema({
+        "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/Item"}},
+                  {"type": "object", "additionalProperties": {"$ref": "#/$defs/Item"}}]})] = \
+        Field(description="The paths: a list, or a mapping from names to paths.")
+    merge: Literal["concat", "add", "mean"] = Field(
+        description="How the paths' outputs combine.")
+
+
+class RepeatRecord(Record):
+    """Copies of one layer, with an index variable."""
+
+    repeat: ExprData = Field(description="How many copies.")
+    index: str = Field("i", description="The name of the index variable (0, 1, …).")
+    name: str = Field("{i}", description="Name of each copy: a template such as "
+                                          "`denselayer{i+1}`; `{…}` holds an expression.")
+    body: ItemData = Field(description="The layer to copy; it can use the index.")
+
+
+class CondRecord(Record):
+    """A layer chosen when the spec is expanded (recursion's base case)."""
+
+    if_: ExprData = Field(alias="if", description="A condition, e.g. `depth == 1`.")
+    then: ItemData = Field(description="The layer where the condition holds.")
+    else_: ItemData = Field(None, alias="else",
+                            description="The layer where it does not (default: nothing).")
+
+
+class BlockRecord(Record):
+    """A reusable block: arguments, derived values, and a body."""
+
+    doc: str = Field("", description="What the block is.")
+    args: dict[str, ExprData] = Field(
+        default_factory=dict,
+        description="Arguments: `name: type` (int, float, bool, str, list) for a required "
+                    "one, `name: default` for an optional one. `in_channels` and `in_shape` "
+                    "are always bound to the block's input.")
+    let: dict[str, ExprData] = Field(
+        default_factory=dict, description="Derived values, evaluated in order.")
+    body: ItemData = Field(None, description="The block's layers.")
+    residual: ResidualRecord | None = Field(None, description="Shorthand for "
+                                            "`body: {residual: …}`.")
+    branches: Any = Field(None, description="With `merge`: shorthand for "
+                                            "`body: {branches: …, merge: …}`.")
+    merge: Literal["concat", "add", "mean"] | None = Field(None, description="See `branches`.")
+
+    @model_validator(mode="after")
+    def _one_body(self) -> BlockRecord:
+        given = [k for k in ("body", "residual", "branches") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a block needs exactly one of `body`, `residual` or `branches`"
+                             + (f"; found {', '.join(given)}" if given else ""))
+        if (self.branches is None) != (self.merge is None):
+            raise ValueError("`branches` and `merge` go together")
+        return self
+
+
+class SpecRecord(Record):
+    """An archdsl architecture spec."""
+
+    model_config = ConfigDict(title="archdsl spec", extra="forbid", frozen=True)
+
+    archdsl: Literal[1] = Field(description="The version of the spec format.")
+    name: str = Field(description="The network's name; also the generated class's name.")
+    doc: str = Field("", description="What the network is, and where it comes from.")
+    input: list[Annotated[int, Field(gt=0)]] = Field(
+        min_length=1, max_length=3,
+        description="The input shape without the batch dimension: [C, H, W] or [features].")
+    params: dict[str, ExprData] = Field(
+        default_factory=dict,
+        description="Parameters with their defaults; override with `--set name=value`.")
+    blocks: dict[str, BlockRecord] = Field(default_factory=dict,
+                                           description="Block definitions.")
+    network: list[ItemData] = Field(min_length=1, description="The layers, in order.")
+
+
+RECORDS_BY_KEY: dict[str, type[Record]] = {
+    "residual": ResidualItem,
+    "branches": BranchesRecord,
+    "repeat": RepeatRecord,
+    "if": CondRecord,
+}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the spec format, for editors."""
+    schema = SpecRecord.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    for record in (ResidualItem, ResidualRecord, BranchesRecord, RepeatRecord, CondRecord):
+        sub = record.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        defs[record.__name__] = sub
+    defs["Item"] = ITEM_JSON_SCHEMA
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

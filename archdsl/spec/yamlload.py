@@ -1,0 +1,211 @@
+"""YAML text -> plain data plus a table of where every key and value came from.
+
+The data has `yaml.safe_load` semantics (only null, bool, int, float, str,
+lists and string-keyed mappings) with three differences that make it safe to
+accept from anyone: a duplicate key is an error rather than a silent overwrite,
+aliases are counted as they expand (an "alias bomb" hits a limit instead of
+memory), and nesting depth is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from archdsl.diagnostics import Label, error
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.spec.source import SourceFile, Span, whole_line_span
+
+Path = tuple  # a path into the data: mapping keys (str) and list indices (int)
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+
+
+@dataclass
+class SpanTable:
+    """Where each value (and each mapping key) of a loaded document came from."""
+
+    source: SourceFile
+    values: dict[Path, Span] = field(default_factory=dict)
+    keys: dict[Path, Span] = field(default_factory=dict)
+
+    def value(self, path: Path) -> Span:
+        """The span of the value at `path`, or of its nearest located ancestor."""
+        path = tuple(path)
+        while path not in self.values and path:
+            path = path[:-1]
+        return self.values.get(path) or whole_line_span(self.source)
+
+    def key(self, path: Path) -> Span:
+        """The span of the key that introduces `path` (the value's, for list items)."""
+        return self.keys.get(tuple(path)) or self.value(path)
+
+    def update(self, other: SpanTable, prefix: Path = ()) -> None:
+        """Take `other`'s spans, re-rooted under `prefix`."""
+        for p, s in other.values.items():
+            self.values[prefix + p] = s
+        for p, s in other.keys.items():
+            self.keys[prefix + p] = s
+
+
+def _mark_span(source: SourceFile, node: yaml.Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    line, col = start.line + 1, start.column + 1
+    end_line, end_col = end.line + 1, end.column + 1
+    content_col = None
+    if isinstance(node, yaml.ScalarNode) and end_line == line:
+        width = end_col - col
+        if node.style is None and len(node.value) == width:
+            content_col = col
+        elif node.style in ("'", '"') and len(node.value) == width - 2:
+            content_col = col + 1
+    return Span(source, line, col, end_line, end_col, content_col)
+
+
+class _Converter:
+    """Walks the composed node tree, building data and spans, within limits."""
+
+    def __init__(self, source: SourceFile, limits: Limits):
+        self.source = source
+        self.limits = limits
+        self.table = SpanTable(source)
+        self.count = 0
+        self._constructor = yaml.SafeLoader("")
+
+    def convert(self, node: yaml.Node, path: Path, depth: int):
+        self.count += 1
+        span = _mark_span(self.source, node)
+        if self.count > self.limits.max_yaml_nodes:
+            raise error("E0103", f"the document expands to more than "
+                        f"{self.limits.max_yaml_nodes} values", span,
+                        label="expansion reaches the limit here",
+                        help="aliases (*name) are expanded in full; write the spec without "
+                             "repeated aliases, or raise Limits.max_yaml_nodes")
+        if depth > self.limits.max_yaml_depth:
+            raise error("E0103", f"the document nests deeper than "
+                        f"{self.limits.max_yaml_depth} levels", span,
+                        help="flatten the structure, or raise Limits.max_yaml_depth")
+        self.table.values[path] = span
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, span)
+        if isinstance(node, yaml.SequenceNode):
+            children = _rejoin_calls(self.source, node) if node.flow_style else node.value
+            return [self.convert(child, path + (i,), depth + 1)
+                    for i, child in enumerate(children)]
+        return self._mapping(node, path, depth)
+
+    def _scalar(self, node: yaml.ScalarNode, span: Span):
+        if node.tag not in _SCALAR_TAGS:
+            raise error("E0102", f"unsupported YAML tag `{node.tag}`", span,
+                        help="a spec holds only numbers, strings, booleans, null, "
+                             "lists and mappings")
+        return self._constructor.construct_object(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key_span = _mark_span(self.source, key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise error("E0102", "YAML merge keys (`<<`) are not supported", key_span,
+                            help="write the keys out, or share structure with a block")
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                raise error("E0102", "mapping keys must be plain strings", key_span,
+                            help="quote the key, e.g. \"1\": ...")
+            key = key_node.value
+            if key in out:
+                first = self.table.keys[path + (key,)]
+                raise error("E0101", f"duplicate key `{key}`", key_span,
+                            label="second definition",
+                            labels=(Label(first, "first defined here"),),
+                            help="remove one of the two; YAML would silently keep the last")
+            self.table.keys[path + (key,)] = key_span
+            out[key] = self.convert(value_node, path + (key,), depth + 1)
+        return out
+
+
+def _depth(text: str) -> int:
+    return sum(text.count(c) for c in "([") - sum(text.count(c) for c in ")]")
+
+
+def _rejoin_calls(source: SourceFile, node: yaml.SequenceNode) -> list[yaml.Node]:
+    """Undo YAML's split of a call at its commas inside a flow list.
+
+    In `[conv(64, 1, bias=false), bn]` YAML sees the items `conv(64`, `1`,
+    `bias=false)` and `bn`. Consecutive plain scalars are joined back, from the
+    source text, while their brackets are unbalanced.
+    """
+    out: list[yaml.Node] = []
+    pending: list[yaml.ScalarNode] = []
+    for child in node.value:
+        plain = isinstance(child, yaml.ScalarNode) and child.style is None
+        if pending and plain:
+            pending.append(child)
+        elif plain and _depth(child.value) > 0:
+            pending = [child]
+        else:
+            out.extend(pending)
+            pending = []
+            out.append(child)
+            continue
+        text = source.text[pending[0].start_mark.index:pending[-1].end_mark.index]
+        if _depth(text) <= 0:
+            out.append(yaml.ScalarNode("tag:yaml.org,2002:str", text,
+                                       pending[0].start_mark, pending[-1].end_mark))
+            pending = []
+    out.extend(pending)
+    return out
+
+
+def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[object, SpanTable]:
+    """Parse YAML text into plain data and its span table; errors are SpecErrors."""
+    source = SourceFile(path, text)
+    if len(text) > limits.max_file_bytes:
+        raise error("E0103", f"the file is {len(text)} characters; the limit is "
+                    f"{limits.max_file_bytes}", whole_line_span(source),
+                    help="raise Limits.max_file_bytes if this is intended")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = whole_line_span(source)
+        if mark is not None:
+            span = Span(source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = "YAML indents with spaces only" if "\\t" in problem or "tab" in problem else \
+            "check the indentation and the brackets or quotes around this point"
+        raise error("E0100", problem, span, help=hint) from None
+    except yaml.YAMLError as exc:
+        raise error("E0100", str(exc).splitlines()[0], whole_line_span(source),
+                    help="the file must be UTF-8 YAML text") from None
+    except RecursionError:
+        raise error("E0103", "the document is nested too deeply to parse",
+                    whole_line_span(source), help="flatten the structure") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise error("E0104", "the spec is empty", whole_line_span(source),
+                    help="a spec needs at least `archdsl: 1`, `name`, `input` and `network`")
+    converter = _Converter(source, limits)
+    data = converter.convert(node, (), 0)
+    return data, converter.table
+
+
+def read_text(path: str) -> str:
+    """Read a spec file as UTF-8 (a BOM is allowed); undecodable bytes are an error."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        source = SourceFile(path, "")
+        raise error("E0001", f"the file is not UTF-8 text (byte {exc.start} is "
+                    f"0x{raw[exc.start]:02x})", whole_line_span(source),
+                    help="specs are UTF-8 YAML text; is this a binary file?") from None
