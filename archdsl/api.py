@@ -83,6 +83,6 @@ def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False, 
         raise error("E0500", f"`{arch.name}` has {count:,} parameters, above the build limit "
                     f"{limit:,}", arch.spec.table.value(("name",)),
                     help="pass allow_large=True to build it anyway")
-    from archdsl.build import instantiate
+    from archdsl.runtime import instantiate
 
     return instantiate(arch.emitted)

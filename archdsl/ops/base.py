@@ -7,7 +7,6 @@ emission. Registering a class under a name is the only way to add an op.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
 from archdsl.emit import code
-from archdsl.spec.evaluate import LayerCall, suggest, type_name
+from archdsl.spec.evaluate import LayerCall, a_type, suggest
 from archdsl.tensor import TensorType
 
 OPS: dict[str, type[Op]] = {}
@@ -71,14 +70,12 @@ def compact(value: tuple[int, int]) -> int | tuple[int, int]:
 
 def window_output(size: int, kernel: int, stride: int, pad: int, dilation: int = 1,
                   ceil: bool = False) -> int:
-    """Output length of a sliding window, with PyTorch's rule for ceil mode."""
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
-    if ceil:
-        out = math.ceil(span / stride) + 1 if span >= 0 else 0
-        if out > 0 and (out - 1) * stride >= size + pad:
-            out -= 1  # the last window must start inside the input or left padding
-        return out
-    return span // stride + 1 if span >= 0 else 0
+    """Output length of a sliding window: PyTorch's pooling_output_shape, exactly."""
+    numerator = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil else 0)
+    out = numerator // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1  # the last window must start inside the input or its left padding
+    return out
 
 
 class Op:
@@ -140,7 +137,7 @@ class Op:
                             help=f"`{cls.name}` takes {cls.signature()}") from None
             found = values.get(field)
             raise error("E0202", f"argument `{field}` of `{cls.name}`: "
-                        f"{err['msg'].lower()}, found {type_name(found)} {found!r}",
+                        f"{err['msg'].lower()}, found {a_type(found)} {found!r}",
                         call.argument_span(position, field),
                         help=f"`{cls.name}` takes {cls.signature()}") from None
         return cls(params)

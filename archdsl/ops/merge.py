@@ -50,3 +50,23 @@ class Concat(Op):
 
     def expression(self, args, inputs, output):
         return code.Call("torch.cat", (code.ListOf(tuple(args)), 1))
+
+
+@register
+class Mean(Op):
+    """Element-wise mean of inputs of one shape (FractalNet's join)."""
+
+    name = "mean"
+    min_inputs = 2
+    max_inputs = None
+    functional = True
+
+    def infer(self, inputs):
+        return Add.infer(self, inputs)
+
+    def other_flops(self, inputs, output):
+        return len(inputs) * output.numel
+
+    def expression(self, args, inputs, output):
+        return code.Call("torch.mean", (code.Call("torch.stack", (code.ListOf(tuple(args)),)),
+                                        0))

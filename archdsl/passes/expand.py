@@ -26,7 +26,7 @@ from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
 from archdsl.passes.shapes import infer_node
 from archdsl.spec import items as it
-from archdsl.spec.evaluate import Evaluator, LayerCall, suggest, type_name
+from archdsl.spec.evaluate import Evaluator, LayerCall, a_type, suggest, type_name, with_article
 from archdsl.spec.load import IMPLICIT_BLOCK_NAMES, BlockDef, Spec
 from archdsl.spec.names import is_positional, layer_name_problem
 from archdsl.spec.params import Override, resolve
@@ -152,7 +152,7 @@ class _Expander:
     def layer(self, item: it.Call, frame: Frame) -> LayerCall:
         value = self.evaluator.eval(item.expr.node, frame.env, item.expr.span)
         if not isinstance(value, LayerCall):
-            raise error("E0307", f"`{_text(item)}` is a {type_name(value)}, not a layer",
+            raise error("E0307", f"`{_text(item)}` is {a_type(value)}, not a layer",
                         item.expr.where,
                         help="a layer is an op or block, called or named: `conv(64, 3)`, "
                              "`relu`, `bottleneck(planes=64)`")
@@ -257,8 +257,8 @@ class _Expander:
             "list": isinstance(value, tuple),
         }.get(want, True)
         if not ok:
-            raise error("E0202", f"argument `{arg.name}` of `{block.name}` is a {want}, but "
-                        f"{type_name(value)} {value!r} is given", span,
+            raise error("E0202", f"argument `{arg.name}` of `{block.name}` is "
+                        f"{with_article(want)}, but {a_type(value)} {value!r} is given", span,
                         labels=(Label(arg.span, "declared here"),))
         return float(value) if want == "float" else value
 
@@ -317,13 +317,14 @@ class _Expander:
             children[start] = replace(children[start], hint=hint)
         return out
 
-    def merge(self, op_name: str, inputs: list[str], frame: Frame, span, hint="out") -> str:
+    def merge(self, op_name: str, inputs: list[str], frame: Frame, span, hint="out",
+              mismatch_help: str = "") -> str:
         op = OPS[op_name].bind(LayerCall("op", op_name, (), (), span))
         local = frame.scope.allocate(op_name)
         node = Node(qualify(frame.scope.path, local), op, span, frame.scope.path, local)
         self.graph.add_node(node, inputs)
         frame.scope.children.append(Member(local, node=node.name, hint=hint))
-        infer_node(self.graph, node.name)
+        infer_node(self.graph, node.name, mismatch_help)
         return node.name
 
     def residual(self, item: it.Residual, frame: Frame, x: str) -> str:
@@ -340,7 +341,10 @@ class _Expander:
         inputs = [body, shortcut] if item.merge == "add" else [shortcut, body]
         if ghost is not None:
             frame.scope.children.append(ghost)
-        merged = self.merge(item.merge, inputs, frame, item.merge_span)
+        fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, stride=s), bn]`); "
+               "it is applied only where the body changes the shape" if item.shortcut is None
+               else "make the shortcut's output match the body's")
+        merged = self.merge(item.merge, inputs, frame, item.merge_span, mismatch_help=fix)
         if ghost is not None:
             index = frame.scope.children.index(ghost)
             frame.scope.children[index] = replace(ghost, consumer=merged)
@@ -385,14 +389,14 @@ class _Expander:
     def choose(self, item: it.Cond, frame: Frame) -> it.Item | None:
         value = self.evaluator.eval(item.cond.node, frame.env, item.cond.span)
         if not isinstance(value, bool):
-            raise error("E0302", f"`if` needs true or false, not {type_name(value)} {value!r}",
+            raise error("E0302", f"`if` needs true or false, not {a_type(value)} {value!r}",
                         item.cond.where, help="write a comparison, e.g. `depth == 1`")
         return item.then if value else item.orelse
 
 
 def _name_part(value: object, part: it.SExpr) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise error("E0302", f"a name template takes ints and strings, not {type_name(value)}",
+        raise error("E0302", f"a name template takes ints and strings, not {a_type(value)}",
                     part.where)
     return str(value)
 

@@ -7,8 +7,11 @@ from archdsl.graph import INPUT, Graph, Node
 from archdsl.ops.base import OpError
 
 
-def infer_node(graph: Graph, name: str) -> None:
-    """Set `graph.node(name).shape` by the op's rule; errors point at the spec."""
+def infer_node(graph: Graph, name: str, mismatch_help: str = "") -> None:
+    """Set `graph.node(name).shape` by the op's rule; errors point at the spec.
+
+    `mismatch_help` replaces the help of a merge's shape-mismatch error, for the
+    construct that knows the fix (a residual suggests a shortcut)."""
     node = graph.node(name)
     sources = graph.inputs(name)
     types = [graph.shape(s) for s in sources]
@@ -24,6 +27,8 @@ def infer_node(graph: Graph, name: str) -> None:
     try:
         node.shape = op.infer(types)
     except OpError as exc:
+        if mismatch_help and exc.code == "E0400":
+            exc.help = mismatch_help
         raise _located(graph, node, exc, sources) from None
     except SpecError:
         raise

@@ -61,6 +61,17 @@ def type_name(value: object) -> str:
             type(None): "none"}.get(type(value), type(value).__name__)
 
 
+def a_type(value: object) -> str:
+    """`an int`, `a list`: the type of `value` with its article."""
+    return with_article(type_name(value))
+
+
+def with_article(word: str) -> str:
+    if word in ("none",) or word.startswith("layer"):
+        return word
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def suggest(name: str, candidates: Collection[str]) -> str:
     """`did you mean ...?` for the closest candidates, or ''."""
     close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
@@ -83,7 +94,7 @@ def _numbers(name: str, values: tuple) -> tuple:
         raise TypeError(f"{name}() needs at least one number")
     for v in values:
         if not _is_number(v):
-            raise TypeError(f"{name}() takes numbers, got {type_name(v)}")
+            raise TypeError(f"{name}() takes numbers, got {a_type(v)}")
     return values
 
 
@@ -166,9 +177,9 @@ class Evaluator:
         index = self.eval(node.index, env, host)
         span = host.slice(node.start, node.end)
         if not isinstance(target, tuple):
-            raise error("E0302", f"cannot index a {type_name(target)}", span)
+            raise error("E0302", f"cannot index {a_type(target)}", span)
         if not isinstance(index, int) or isinstance(index, bool):
-            raise error("E0302", f"a list index must be an int, not {type_name(index)}", span)
+            raise error("E0302", f"a list index must be an int, not {a_type(index)}", span)
         if not -len(target) <= index < len(target):
             raise error("E0305", f"index {index} is out of range for a list of "
                         f"{len(target)}", span)
@@ -180,7 +191,7 @@ class Evaluator:
         if node.op == "not":
             return not self._bool(value, node.operand, host)
         if not _is_number(value):
-            raise error("E0302", f"unary `{node.op}` needs a number, not {type_name(value)}", span)
+            raise error("E0302", f"unary `{node.op}` needs a number, not {a_type(value)}", span)
         return self._checked(-value if node.op == "-" else value, span)
 
     def _Binary(self, node: ast.Binary, env, host):
@@ -190,8 +201,8 @@ class Evaluator:
         if node.op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
             return left + right
         if not (_is_number(left) and _is_number(right)):
-            raise error("E0302", f"`{node.op}` needs two numbers, got {type_name(left)} "
-                        f"and {type_name(right)}", span)
+            raise error("E0302", f"`{node.op}` needs two numbers, got {a_type(left)} "
+                        f"and {a_type(right)}", span)
         if node.op in ("/", "//", "%") and right == 0:
             raise error("E0305", "division by zero", span)
         if node.op == "**":

@@ -24,14 +24,21 @@ training type xpu zero_grad
 """.split())
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """`text` safe to print in a message: escapes, and shortened."""
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= limit else escaped[:limit - 1] + "…"
+
+
 def identifier_problem(name: object) -> str:
     """Why `name` cannot name a param, argument or `let` value ('' if it can)."""
     if not isinstance(name, str):
         return f"a name must be a string, not {type(name).__name__}"
     if len(name) > MAX_NAME_LENGTH:
-        return f"`{name[:20]}…` is longer than {MAX_NAME_LENGTH} characters"
+        return f"`{shown(name, 20)}` is longer than {MAX_NAME_LENGTH} characters"
     if not _IDENTIFIER.match(name):
-        return f"`{name}` is not a name (letters, digits and `_`, not starting with a digit)"
+        return (f"`{shown(name)}` is not a name (letters, digits and `_`, not starting "
+                "with a digit)")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"`{name}` is a Python keyword"
     if name.startswith("__"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from archdsl.diagnostics import error
 from archdsl.spec import expr as ast
-from archdsl.spec.evaluate import Evaluator, suggest, type_name
+from archdsl.spec.evaluate import Evaluator, a_type, suggest, type_name
 from archdsl.spec.load import Spec
 from archdsl.spec.source import SourceFile, Span
 
@@ -87,7 +87,7 @@ def _apply(current: object, o: Override) -> object:
     for depth, index in enumerate(o.indices):
         if not isinstance(items, tuple):
             raise error("E0600", f"`{o.name}{''.join(f'[{i}]' for i in o.indices[:depth])}` "
-                        f"is a {type_name(items)}, not a list", o.span)
+                        f"is {a_type(items)}, not a list", o.span)
         if not -len(items) <= index < len(items):
             raise error("E0600", f"index {index} is out of range: `{o.name}` has "
                         f"{len(items)} elements", o.span)
@@ -119,9 +119,9 @@ def _conform(value: object, default: object, o: Override) -> object:
     else:
         ok = type(value) is type(default)
     if not ok:
-        raise error("E0600", f"`{o.target}` is a {type_name(default)}, but the override "
-                    f"gives a {type_name(value)} ({value!r})", o.span,
-                    help=f"give a {type_name(default)}, like the default {default!r}")
+        raise error("E0600", f"`{o.target}` is {a_type(default)}, but the override "
+                    f"gives {a_type(value)} ({value!r})", o.span,
+                    help=f"give {a_type(default)}, like the default {default!r}")
     return value
 
 

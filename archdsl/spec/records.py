@@ -16,8 +16,18 @@ def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError([_diagnostic(model, err, data, path, table)
-                         for err in exc.errors()]) from None
+        diagnostics = [_diagnostic(model, err, data, path, table) for err in exc.errors()]
+        # `netwrk:` is one mistake, not two: report the unknown key with its suggestion,
+        # and not also the key it was meant to be as missing.
+        suggested = {d.help for d in diagnostics if d.code == "E0200"}
+        diagnostics = [d for d in diagnostics if not (
+            d.code == "E0201" and any(f"`{_missing_key(d)}`" in s for s in suggested))]
+        diagnostics.sort(key=lambda d: d.code != "E0200")
+        raise SpecError(diagnostics) from None
+
+
+def _missing_key(diagnostic: Diagnostic) -> str:
+    return diagnostic.message.removeprefix("missing key `").rstrip("`")
 
 
 def _data_path(data: object, loc: tuple) -> tuple:
@@ -80,17 +90,24 @@ def _diagnostic(model, err: dict, data, path: Path, table: SpanTable) -> Diagnos
                           label=f"needs `{key}`" if where else "",
                           help=_MISSING_HELP.get(str(key), f"add `{key}: …`"))
     message = err["msg"].removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
     code = "E0203" if kind in ("value_error", "literal_error", "greater_than",
                                "too_short", "too_long") else "E0202"
     shown = ".".join(str(p) for p in loc if p in found) or "the spec"
     received = "" if kind == "missing" else f" (found {_short(err.get('input'))})"
-    return Diagnostic(code, f"`{shown}`: {message}{received}", table.value(where))
+    return Diagnostic(code, f"`{shown}`: {message}{received}", table.value(where),
+                      help=_VALUE_HELP.get(shown, ""))
 
 
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
+
+_VALUE_HELP = {
+    "archdsl": "this archdsl reads version 1 of the spec format: `archdsl: 1`",
+    "input": "the input shape without batch: [C, H, W] or [features]",
+}
 
 _MISSING_HELP = {
     "archdsl": "start the spec with `archdsl: 1`",

@@ -19,7 +19,8 @@ ExprData = Annotated[Any, WithJsonSchema({
     "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"},
               {"type": "array"}, {"type": "null"}]})]
 
-ItemData = Annotated[Any, WithJsonSchema({"$ref": "#/$defs/Item"})]
+_ITEM_MARK = "x-archdsl-item"  # replaced by a reference to the Item schema
+ItemData = Annotated[Any, WithJsonSchema({_ITEM_MARK: True})]
 
 ITEM_JSON_SCHEMA = {
     "description": "A layer: an op or block call (`conv(64, 3)`, `bn`), a list of layers "
@@ -27,14 +28,14 @@ ITEM_JSON_SCHEMA = {
                    "(`residual`, `branches`, `repeat`, `if`).",
     "anyOf": [
         {"type": "string", "description": "An op, block or stage call."},
-        {"type": "array", "items": {"$ref": "#/$defs/Item"},
+        {"type": "array", "items": {_ITEM_MARK: True},
          "description": "Layers applied in order."},
         {"$ref": "#/$defs/ResidualItem"},
         {"$ref": "#/$defs/BranchesRecord"},
         {"$ref": "#/$defs/RepeatRecord"},
         {"$ref": "#/$defs/CondRecord"},
         {"type": "object", "minProperties": 1, "maxProperties": 1,
-         "additionalProperties": {"$ref": "#/$defs/Item"},
+         "additionalProperties": {_ITEM_MARK: True},
          "description": "A named layer: `name: layer`."},
     ],
 }
@@ -65,8 +66,8 @@ class BranchesRecord(Record):
     """Parallel paths over the same input, merged."""
 
     branches: Annotated[Any, WithJsonSchema({
-        "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/Item"}},
-                  {"type": "object", "additionalProperties": {"$ref": "#/$defs/Item"}}]})] = \
+        "anyOf": [{"type": "array", "items": {_ITEM_MARK: True}},
+                  {"type": "object", "additionalProperties": {_ITEM_MARK: True}}]})] = \
         Field(description="The paths: a list, or a mapping from names to paths.")
     merge: Literal["concat", "add", "mean"] = Field(
         description="How the paths' outputs combine.")
@@ -157,4 +158,14 @@ def json_schema() -> dict:
         defs[record.__name__] = sub
     defs["Item"] = ITEM_JSON_SCHEMA
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
+    return _link_items(schema)
+
+
+def _link_items(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get(_ITEM_MARK):
+            return {"$ref": "#/$defs/Item"}
+        return {k: _link_items(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_items(v) for v in node]
+    return node

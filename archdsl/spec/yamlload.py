@@ -19,6 +19,7 @@ from archdsl.spec.source import SourceFile, Span, whole_line_span
 
 Path = tuple  # a path into the data: mapping keys (str) and list indices (int)
 
+_COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:bool",
@@ -93,6 +94,10 @@ class _Converter:
                         f"{self.limits.max_yaml_depth} levels", span,
                         help="flatten the structure, or raise Limits.max_yaml_depth")
         self.table.values[path] = span
+        if node.tag not in _COLLECTION_TAGS and not isinstance(node, yaml.ScalarNode):
+            raise error("E0102", f"unsupported YAML tag `{node.tag}`", span,
+                        help="a spec holds only numbers, strings, booleans, null, "
+                             "lists and mappings")
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, span)
         if isinstance(node, yaml.SequenceNode):
@@ -128,6 +133,12 @@ class _Converter:
             self.table.keys[path + (key,)] = key_span
             out[key] = self.convert(value_node, path + (key,), depth + 1)
         return out
+
+
+def _mark(source: SourceFile, mark) -> Span:
+    if mark is None:
+        return whole_line_span(source)
+    return Span(source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
 
 
 def _depth(text: str) -> int:
@@ -174,14 +185,15 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[ob
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = whole_line_span(source)
-        if mark is not None:
-            span = Span(source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+        span = _mark(source, exc.problem_mark or exc.context_mark)
+        labels = ()
+        if exc.context and exc.context_mark and exc.problem_mark and \
+                exc.context_mark.line != exc.problem_mark.line:
+            labels = (Label(_mark(source, exc.context_mark), exc.context),)
         problem = exc.problem or exc.context or "invalid YAML"
         hint = "YAML indents with spaces only" if "\\t" in problem or "tab" in problem else \
             "check the indentation and the brackets or quotes around this point"
-        raise error("E0100", problem, span, help=hint) from None
+        raise error("E0100", problem, span, labels=labels, help=hint) from None
     except yaml.YAMLError as exc:
         raise error("E0100", str(exc).splitlines()[0], whole_line_span(source),
                     help="the file must be UTF-8 YAML text") from None
