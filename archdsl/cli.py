@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def _compile(args) -> int:
         import torch
 
         module = archdsl.build(arch)
-        script = torch.jit.script(module)
+        with warnings.catch_warnings():  # asked for by name: no deprecation notice
+            warnings.simplefilter("ignore", FutureWarning)
+            script = torch.jit.script(module)
     _write_atomic(output, lambda f: f.write(source.encode()))
     print(f"wrote {output} ({arch.name}: {arch.param_count:,} parameters)")
     if script is not None:

@@ -80,7 +80,8 @@ def literal(value: Literal) -> str:
             raise ValueError(f"cannot emit the non-finite number {value}")
         return repr(float(value))
     if isinstance(value, str):
-        return repr(str(value))
+        text = str(value)
+        return f'"{text}"' if text.isidentifier() and text.isascii() else repr(text)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -140,6 +141,10 @@ def _format(node: object, indent: str, prefix: str, suffix: str, width: int) -> 
         return [flat]
     inner = indent + "    "
     shown = _shown_kwargs(node) if isinstance(node, Call) else []
+    if isinstance(node, Call) and len(node.args) == 1 and not shown and \
+            isinstance(node.args[0], (Call, ListOf)):
+        # Hug a lone argument: nn.Sequential(OrderedDict([ ... ]))
+        return _format(node.args[0], indent, f"{prefix}{_func(node)}(", f"){suffix}", width)
     if isinstance(node, Call) and (node.args or shown):
         opening, closing = f"{_func(node)}(", ")"
         entries = [("", a) for a in node.args] + [(f"{k}=", v) for k, v in shown]

@@ -124,13 +124,16 @@ def _class(out: _Writer, group: Group, graph: Graph, file_name: str) -> None:
     scope = first.scope
     base = "nn.Sequential" if first.sequential_base else "nn.Module"
     out.add([f"class {group.class_name}({base}):"])
-    what = scope.block or (f"the {graph.name} network" if scope.path == () else scope.path[-1])
     span = scope.defined_at or scope.span
     where = f" ({file_name}:{span.line})" if span else ""
-    if scope.doc:
-        out.add(docstring(f"{what}: {scope.doc}{where}", INDENT))
+    if scope.block:
+        text = f"{scope.block}: {scope.doc}{where}" if scope.doc else \
+            f"The {scope.block} block{where}."
+    elif scope.path == ():
+        text = f"The {graph.name} network{where}."
     else:
-        out.add(docstring(f"{what[0].upper() + what[1:]}{where}.", INDENT))
+        text = f"{'.'.join(scope.path)}{where}."
+    out.add(docstring(text, INDENT))
     out.add([""])
     out.add(_signature([f"{p.name}: {_annotation(p)}" for p in group.params]))
     origins = {local: _origins(group, local) for local in group.ctors}

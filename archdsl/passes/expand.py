@@ -32,9 +32,6 @@ from archdsl.spec.names import is_positional, layer_name_problem
 from archdsl.spec.params import Override, resolve
 from archdsl.tensor import TensorType
 
-DEFAULT_TEMPLATE = ("{i}",)
-
-
 @dataclass(frozen=True)
 class Frame:
     """Where placement happens: the module being filled and the names in scope."""
@@ -105,7 +102,7 @@ class _Expander:
                 it.Repeat: "repeat", it.Named: "seq"}[type(item)]
         local = self.claim(frame.scope, name, base, name_span or item.span)
         if isinstance(item, it.Repeat):
-            positional = item.name.parts == DEFAULT_TEMPLATE
+            positional = item.name is None
         else:
             positional = _positional(item)
         child = self.child_scope(frame, local, item, positional, origin=_origin(item))
@@ -366,13 +363,16 @@ class _Expander:
         if count > self.limits.max_repeat:
             raise error("E0500", f"repeat {count} is above the limit {self.limits.max_repeat}",
                         where, help="or raise Limits.max_repeat")
-        default = item.name.parts == DEFAULT_TEMPLATE
+        if item.name is None and not frame.scope.positional:
+            raise error("E0210", "the copies of this `repeat` need names", item.span,
+                        help="give them names, e.g. `name: layer{i+1}`; or name the repeat "
+                             "itself to make its copies `0, 1, …`")
         for i in range(count):
             env = {**frame.env, item.index: i}
             inner = Frame(frame.scope, env, frame.depth)
-            name = None if default and frame.scope.positional else self.render(item.name, env,
-                                                                                frame.scope)
-            x = self.member(item.body, inner, x, name, item.name.span)
+            name = None if item.name is None else self.render(item.name, env, frame.scope)
+            x = self.member(item.body, inner, x, name,
+                            item.name.span if item.name else item.span)
         return x
 
     def render(self, template: it.Template, env: Mapping, scope: Scope) -> str:
@@ -405,14 +405,14 @@ def _positional(item: it.Item | None) -> bool:
     """A list whose elements carry no names fills an nn.Sequential-like module."""
     if isinstance(item, it.Seq):
         return not any(_names_itself(e) for e in item.items)
-    return isinstance(item, it.Repeat) and item.name.parts == DEFAULT_TEMPLATE
+    return isinstance(item, it.Repeat) and item.name is None
 
 
 def _names_itself(item: it.Item) -> bool:
     if isinstance(item, it.Named):
         return True
     if isinstance(item, it.Repeat):
-        return item.name.parts != DEFAULT_TEMPLATE
+        return item.name is not None
     if isinstance(item, it.Cond):
         return any(_names_itself(b) for b in (item.then, item.orelse) if b is not None)
     return False

@@ -86,7 +86,7 @@ class Branches:
 class Repeat:
     count: SExpr
     index: str
-    name: Template
+    name: Template | None  # None: copies are named by position
     body: Item
     span: Span
 
@@ -232,9 +232,8 @@ class ItemParser:
         if problem:
             raise error("E0210", f"invalid index name: {problem}",
                         self.table.value(path + ("index",)))
-        name_path = path + ("name",)
-        return Repeat(self.expr(data["repeat"], path + ("repeat",)), record.index,
-                      self.template(record.name, name_path),
+        name = self.template(record.name, path + ("name",)) if "name" in data else None
+        return Repeat(self.expr(data["repeat"], path + ("repeat",)), record.index, name,
                       self.item(data["body"], path + ("body",)), self.table.key(path + ("repeat",)))
 
     def _if(self, data: dict, path: Path, span: Span) -> Cond:

@@ -78,8 +78,9 @@ class RepeatRecord(Record):
 
     repeat: ExprData = Field(description="How many copies.")
     index: str = Field("i", description="The name of the index variable (0, 1, …).")
-    name: str = Field("{i}", description="Name of each copy: a template such as "
-                                          "`denselayer{i+1}`; `{…}` holds an expression.")
+    name: str | None = Field(None, description="Name of each copy: a template such as "
+                                               "`denselayer{i+1}`; `{…}` holds an expression. "
+                                               "Default: positions 0, 1, ….")
     body: ItemData = Field(description="The layer to copy; it can use the index.")
 
 

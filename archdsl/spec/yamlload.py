@@ -115,7 +115,8 @@ class _Converter:
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         out: dict = {}
-        for key_node, value_node in node.value:
+        pairs = _rejoin_calls(self.source, node) if node.flow_style else node.value
+        for key_node, value_node in pairs:
             key_span = _mark_span(self.source, key_node)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise error("E0102", "YAML merge keys (`<<`) are not supported", key_span,
@@ -145,32 +146,74 @@ def _depth(text: str) -> int:
     return sum(text.count(c) for c in "([") - sum(text.count(c) for c in ")]")
 
 
-def _rejoin_calls(source: SourceFile, node: yaml.SequenceNode) -> list[yaml.Node]:
-    """Undo YAML's split of a call at its commas inside a flow list.
+def _plain(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.style is None
+
+
+def _open_scalar(node: yaml.Node) -> yaml.ScalarNode | None:
+    """The plain scalar ending `node` if its brackets are unbalanced: the node itself,
+    or the value of a one-pair mapping like `c1: conv(8` inside a flow list."""
+    if isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+        node = node.value[0][1]
+    return node if _plain(node) and _depth(node.value) > 0 else None
+
+
+def _joined(source: SourceFile, start: yaml.ScalarNode, end) -> yaml.ScalarNode | None:
+    text = source.text[start.start_mark.index:end.index]
+    if _depth(text) != 0:
+        return None
+    return yaml.ScalarNode("tag:yaml.org,2002:str", text, start.start_mark, end)
+
+
+def _replace_tail(node: yaml.Node, scalar: yaml.ScalarNode) -> yaml.Node:
+    if isinstance(node, yaml.MappingNode):
+        key = node.value[0][0]
+        return yaml.MappingNode(node.tag, [(key, scalar)], node.start_mark, scalar.end_mark,
+                                flow_style=node.flow_style)
+    return scalar
+
+
+def _rejoin_calls(source: SourceFile, node: yaml.Node) -> list:
+    """Undo YAML's split of a call at its commas inside a flow collection.
 
     In `[conv(64, 1, bias=false), bn]` YAML sees the items `conv(64`, `1`,
-    `bias=false)` and `bn`. Consecutive plain scalars are joined back, from the
-    source text, while their brackets are unbalanced.
+    `bias=false)` and `bn`; in `{proj: conv(c, 1)}` the pairs `proj: conv(c` and
+    `1:`. While a plain scalar's brackets are unbalanced, the fragments that follow
+    it are joined back to it, from the source text.
     """
-    out: list[yaml.Node] = []
-    pending: list[yaml.ScalarNode] = []
-    for child in node.value:
-        plain = isinstance(child, yaml.ScalarNode) and child.style is None
-        if pending and plain:
-            pending.append(child)
-        elif plain and _depth(child.value) > 0:
-            pending = [child]
-        else:
-            out.extend(pending)
-            pending = []
-            out.append(child)
+    entries = list(node.value)
+    is_map = isinstance(node, yaml.MappingNode)
+    out = []
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        tail = _open_scalar(entry[1] if is_map else entry)
+        if tail is None:
+            out.append(entry)
+            i += 1
             continue
-        text = source.text[pending[0].start_mark.index:pending[-1].end_mark.index]
-        if _depth(text) <= 0:
-            out.append(yaml.ScalarNode("tag:yaml.org,2002:str", text,
-                                       pending[0].start_mark, pending[-1].end_mark))
-            pending = []
-    out.extend(pending)
+        j, joined = i + 1, None
+        while j < len(entries):
+            fragment = entries[j]
+            if is_map:
+                key, value = fragment
+                if not (_plain(key) and _plain(value) and value.value == ""):
+                    break
+                end = key.end_mark
+            elif _plain(fragment):
+                end = fragment.end_mark
+            else:
+                break
+            j += 1
+            joined = _joined(source, tail, end)
+            if joined is not None:
+                break
+        if joined is None:
+            out.append(entry)
+            i += 1
+            continue
+        out.append((entry[0], joined) if is_map else _replace_tail(entry, joined))
+        i = j
     return out
 
 

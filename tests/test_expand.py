@@ -1,0 +1,201 @@
+"""Expansion: naming, stages, repeats, choices, residual shortcuts, block scopes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from archdsl.api import check
+from archdsl.diagnostics import SpecError
+from archdsl.graph import Ghost
+from archdsl.spec.load import parse_spec
+
+
+def load(body: str, input_="[3, 16, 16]", **extra):
+    text = f"archdsl: 1\nname: net\ninput: {input_}\n" + textwrap.dedent(body)
+    return check(parse_spec(text, "<net>"))
+
+
+def names(arch) -> list[str]:
+    return [n.name for n in arch.graph.ops()]
+
+
+def test_positional_and_named_lists():
+    arch = load("""
+        network:
+          - features: [conv(8, 3), relu, [conv(8, 3), bn]]
+          - head:
+              - pool: gap
+              - flatten
+              - relu
+              - relu
+              - fc: linear(4)
+    """)
+    assert names(arch) == ["features.0", "features.1", "features.2.0", "features.2.1",
+                           "head.pool", "head.flatten", "head.relu", "head.relu_1", "head.fc"]
+
+
+def test_fresh_names_avoid_explicit_ones():
+    arch = load("""
+        network:
+          - relu
+          - relu_1: conv(8, 3)
+          - relu
+    """)
+    assert names(arch) == ["relu", "relu_1", "relu_2"]
+
+
+def test_stage_gives_the_stride_to_the_first_copy_only():
+    arch = load("""
+        blocks:
+          unit:
+            args: {planes: int, stride: 1}
+            body: [conv(planes, 3, stride=stride), bn]
+        network:
+          - layer: stage(unit, depth=3, planes=8, stride=2)
+    """, input_="[3, 32, 32]")
+    strides = [arch.graph.node(f"layer.{i}.0").op.p.stride for i in range(3)]
+    assert strides == [2, 1, 1]
+    assert arch.graph.shape("layer.2.1").dims == (8, 16, 16)
+
+
+def test_repeat_with_template_and_index():
+    arch = load("""
+        network:
+          - block:
+              repeat: 3
+              name: "conv{i + 1}"
+              body: conv(8 * (i + 1), 3)
+    """)
+    assert names(arch) == ["block.conv1", "block.conv2", "block.conv3"]
+    assert arch.graph.shape("block.conv3").channels == 24
+
+
+def test_repeat_in_a_positional_list_continues_the_positions():
+    arch = load("""
+        network:
+          - features:
+              - conv(8, 3)
+              - repeat: 2
+                body: [conv(8, 3), relu]
+    """)
+    assert names(arch) == ["features.0", "features.1.0", "features.1.1", "features.2.0",
+                           "features.2.1"]
+
+
+def test_if_chooses_while_expanding():
+    arch = load("""
+        params: {deep: false}
+        network:
+          - if: deep
+            then: [c1: conv(8, 3), c2: conv(8, 3)]
+            else: {c1: conv(4, 3)}
+    """)
+    assert names(arch) == ["c1"]
+    assert arch.graph.shape("c1").channels == 4
+
+
+def test_identity_shortcut_where_shapes_agree_projection_elsewhere():
+    arch = load("""
+        blocks:
+          res:
+            args: {c: int, stride: 1}
+            residual:
+              body: [conv1: conv(c, 3, stride=stride), bn1: bn]
+              shortcut: {proj: conv(c, 1, stride=stride)}
+              post: relu
+        network:
+          - stem: conv(8, 3)
+          - a: res(c=8)
+          - b: res(c=16, stride=2)
+    """)
+    assert "a.proj" not in arch.graph.dag and "b.proj" in arch.graph.dag
+    ghosts = [c for c in arch.graph.scope(("a",)).children if isinstance(c, Ghost)]
+    assert [g.local for g in ghosts] == ["proj"]
+    assert arch.graph.inputs("a.add") == ["a.bn1", "stem"]
+    assert arch.graph.inputs("b.add") == ["b.bn1", "b.proj"]
+
+
+def test_concat_residual_puts_the_input_first():
+    arch = load("""
+        network:
+          - stem: conv(8, 3)
+          - dense: {residual: {body: [conv(4, 3)], merge: concat}}
+    """)
+    assert arch.graph.inputs("dense.concat") == ["stem", "dense.conv"]
+    assert arch.graph.shape("dense.concat").channels == 12
+
+
+def test_branches():
+    arch = load("""
+        network:
+          - stem: conv(8, 3)
+          - mix:
+              branches:
+                b1: conv(4, 1)
+                b2: [conv(2, 1), conv(6, 3)]
+              merge: concat
+    """)
+    assert arch.graph.shape("mix.concat").channels == 10
+    assert "mix.b2.1" in arch.graph.dag
+
+
+def test_block_sees_params_args_lets_and_its_input():
+    arch = load("""
+        params: {k: 2}
+        blocks:
+          grow:
+            args: {extra: 0}
+            let: {out: in_channels * k + extra}
+            body: conv(out, 1)
+        network:
+          - a: grow
+          - b: grow(extra=1)
+    """)
+    assert arch.graph.shape("a.conv").channels == 6
+    assert arch.graph.shape("b.conv").channels == 13
+
+
+def test_blocks_do_not_see_the_callers_names():
+    with pytest.raises(SpecError, match="undefined name `width`"):
+        load("""
+            blocks:
+              inner:
+                body: conv(width, 1)
+              outer:
+                let: {width: 4}
+                body: inner
+            network: [outer]
+        """)
+
+
+def test_recursion_with_a_base_case():
+    arch = load("""
+        blocks:
+          tower:
+            args: {n: int}
+            body:
+              if: n == 0
+              then: identity
+              else: [conv(4, 3), tower(n=n - 1)]
+        network:
+          - t: tower(n=3)
+    """)
+    assert [n for n in names(arch) if n.endswith("conv")] == \
+        ["t.conv", "t.tower.conv", "t.tower.tower.conv"]
+
+
+@pytest.mark.parametrize("body, code", [
+    ("network: [conv(8, 3), add]", "E0404"),
+    ("network: [{forward: relu}]", "E0210"),
+    ("network: [stage(conv, depth=2)]", "E0303"),
+    ("network: [{repeat: -1, body: relu}]", "E0202"),
+    ("network: [{c: relu}, {repeat: 2, body: relu}]", "E0210"),
+    ("network: [{if: 1, then: relu}]", "E0302"),
+    ("network: [{c: {repeat: 2, name: 'x', body: relu}}]", "E0306"),
+])
+def test_errors(body, code):
+    with pytest.raises(SpecError) as info:
+        load(body)
+    assert info.value.diagnostics[0].code == code
