@@ -15,8 +15,6 @@ from archdsl.passes.expand import expand
 from archdsl.spec.load import Spec, load_spec
 from archdsl.spec.params import Override, parse_override, python_override
 
-SpecLike = "str | os.PathLike | Architecture"
-
 
 @dataclass
 class Architecture:

@@ -9,9 +9,9 @@ from archdsl.limits import Limits
 from archdsl.spec.yamlload import load_yaml
 
 
-def codes(text: str, limits: Limits = Limits()) -> str:
+def codes(text: str, limits: Limits | None = None) -> str:
     with pytest.raises(SpecError) as info:
-        load_yaml(text, "<t>", limits)
+        load_yaml(text, "<t>", limits or Limits())
     return info.value.diagnostics[0].code
 
 

@@ -238,7 +238,7 @@ def _step_signature(inst: Instance) -> tuple:
     producer = {inst.scope.input: "in"}
     out = []
     for index, step in enumerate(inst.steps):
-        kind = "member" if step.kind in ("call", "optional") else f"expr"
+        kind = "member" if step.kind in ("call", "optional") else "expr"
         out.append((kind, step.local, tuple(producer.get(v, v) for v in step.inputs)))
         producer[step.output] = index
     out.append(("return", producer.get(inst.scope.output)))

@@ -193,7 +193,7 @@ def _source_comment(graph: Graph, group: Group, local: str, file_name: str) -> s
 
 def _forward(out: _Writer, group: Group, graph: Graph) -> None:
     first = group.instances[0]
-    steps = [s for s in first.steps if not (s.local in group.absent)]
+    steps = [s for s in first.steps if s.local not in group.absent]
     absent = {f"ghost:{s.local}": s.inputs[0] for s in first.steps if s.local in group.absent}
     uses = Counter(absent.get(v, v) for s in steps for v in s.inputs)
     output = absent.get(first.scope.output, first.scope.output)

@@ -146,8 +146,8 @@ class Op:
     def signature(cls) -> str:
         parts = []
         for name, field in cls.Params.model_fields.items():
-            parts.append(name if field.is_required() else f"{name}={field.default!r}")
-        return f"{cls.name}({', '.join(parts)})".replace("True", "true").replace("False", "false").replace("None", "none")
+            parts.append(name if field.is_required() else f"{name}={spec_literal(field.default)}")
+        return f"{cls.name}({', '.join(parts)})"
 
     @classmethod
     def has_module(cls) -> bool:
@@ -192,10 +192,19 @@ class Op:
         for key, value in self.p:
             if not self.Params.model_fields[key].is_required() and value == defaults[key]:
                 continue
-            shown = repr(value).replace("True", "true").replace("False", "false").replace("None", "none")
+            shown = spec_literal(value)
             parts.append(shown if self.Params.model_fields[key].is_required() else
                          f"{key}={shown}")
         return f"{self.name}({', '.join(parts)})" if parts else self.name
+
+
+def spec_literal(value: object) -> str:
+    """A value as a spec would write it: true, none, [1, 3]."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    if isinstance(value, tuple):
+        return "[" + ", ".join(spec_literal(v) for v in value) + "]"
+    return repr(value)
 
 
 def expect_rank(op: Op, x: TensorType, rank: int, help: str = "") -> None:

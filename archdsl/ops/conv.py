@@ -7,10 +7,21 @@ from typing import Literal
 from pydantic import Field
 
 from archdsl.emit import code
+from archdsl.ops.base import (
+    Op,
+    OpError,
+    PadPair,
+    Pair,
+    Params,
+    PositiveInt,
+    Window,
+    compact,
+    expect_rank,
+    pair,
+    register,
+    window_output,
+)
 from archdsl.tensor import TensorType
-from archdsl.ops.base import (Op, OpError, Pair, Params, PadPair, PositiveInt, Window,
-                              compact, expect_rank, pair, register, window_output)
-
 
 CONV2D_DEFAULTS = (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1),
                    ("bias", True))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.tensor import TensorType
 from archdsl.ops.base import Op, Params, PositiveInt, expect_rank, register
+from archdsl.tensor import TensorType
 
 
 class LinearParams(Params):

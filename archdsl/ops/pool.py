@@ -5,9 +5,20 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
+from archdsl.ops.base import (
+    Op,
+    OpError,
+    PadPair,
+    Pair,
+    Params,
+    Window,
+    compact,
+    expect_rank,
+    pair,
+    register,
+    window_output,
+)
 from archdsl.tensor import TensorType
-from archdsl.ops.base import (Op, OpError, Pair, Params, PadPair, Window, compact,
-                              expect_rank, pair, register, window_output)
 
 
 class PoolParams(Params):

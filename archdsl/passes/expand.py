@@ -32,6 +32,7 @@ from archdsl.spec.names import is_positional, layer_name_problem
 from archdsl.spec.params import Override, resolve
 from archdsl.tensor import TensorType
 
+
 @dataclass(frozen=True)
 class Frame:
     """Where placement happens: the module being filled and the names in scope."""

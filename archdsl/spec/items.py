@@ -238,7 +238,8 @@ class ItemParser:
 
     def _if(self, data: dict, path: Path, span: Span) -> Cond:
         validate(CondRecord, data, path, self.table)
-        return Cond(self.expr(data["if"], path + ("if",)), self.item(data["then"], path + ("then",)),
+        return Cond(self.expr(data["if"], path + ("if",)),
+                    self.item(data["then"], path + ("then",)),
                     self.optional(data.get("else"), path + ("else",)),
                     self.table.key(path + ("if",)))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from archdsl.diagnostics import error
 from archdsl.spec import expr as ast
-from archdsl.spec.evaluate import Evaluator, a_type, suggest, type_name
+from archdsl.spec.evaluate import Evaluator, a_type, suggest
 from archdsl.spec.load import Spec
 from archdsl.spec.source import SourceFile, Span
 
