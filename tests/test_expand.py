@@ -72,16 +72,45 @@ def test_repeat_with_template_and_index():
     assert arch.graph.shape("block.conv3").channels == 24
 
 
-def test_repeat_in_a_positional_list_continues_the_positions():
+def test_repeat_splices_its_copies_into_the_list():
     arch = load("""
+        params:
+          cfg: [8, M, 16]
         network:
           - features:
               - conv(8, 3)
+              - repeat: len(cfg)
+                body:
+                  if: cfg[i] == 'M'
+                  then: maxpool(2)
+                  else:
+                    - conv(cfg[i], 3)
+                    - relu
+          - head:
               - repeat: 2
-                body: [conv(8, 3), relu]
+                body: relu
     """)
-    assert names(arch) == ["features.0", "features.1.0", "features.1.1", "features.2.0",
-                           "features.2.1"]
+    assert names(arch) == ["features.0", "features.1", "features.2", "features.3",
+                           "features.4", "features.5", "head.0", "head.1"]
+    assert arch.graph.shape("features.4").dims == (16, 8, 8)
+
+
+def test_templated_names_in_a_repeat():
+    arch = load("""
+        params: {blocks: [2, 1]}
+        network:
+          - stem: conv(4, 3)
+          - repeat: len(blocks)
+            index: b
+            body:
+              - "block{b + 1}":
+                  repeat: blocks[b]
+                  name: "layer{i + 1}"
+                  body: conv(4, 3)
+              - if: b < len(blocks) - 1
+                then: {"pool{b + 1}": maxpool(2)}
+    """)
+    assert names(arch) == ["stem", "block1.layer1", "block1.layer2", "pool1", "block2.layer1"]
 
 
 def test_if_chooses_while_expanding():
@@ -191,7 +220,8 @@ def test_recursion_with_a_base_case():
     ("network: [{forward: relu}]", "E0210"),
     ("network: [stage(conv, depth=2)]", "E0303"),
     ("network: [{repeat: -1, body: relu}]", "E0202"),
-    ("network: [{c: relu}, {repeat: 2, body: relu}]", "E0210"),
+    ("network: [{c: relu}, {repeat: 2, name: '{i}', body: relu}]", "E0210"),
+    ("network: [{repeat: 2, body: {'x{i}x': relu}}, {'x0x': relu}]", "E0306"),
     ("network: [{if: 1, then: relu}]", "E0302"),
     ("network: [{c: {repeat: 2, name: 'x', body: relu}}]", "E0306"),
 ])

@@ -78,12 +78,14 @@ class _Expander:
     def element(self, item: it.Item, frame: Frame, x: str) -> str:
         """Place one element of a list."""
         if isinstance(item, it.Named):
-            return self.member(item.item, frame, x, item.name, item.span)
+            name = item.name if isinstance(item.name, str) else \
+                self.render(item.name, frame.env, frame.scope)
+            return self.member(item.item, frame, x, name, item.span)
         if isinstance(item, it.Repeat):
             return self.repeat(item, frame, x)
-        if isinstance(item, it.Cond):
+        if isinstance(item, it.Cond):  # the chosen layers are spliced into the list
             chosen = self.choose(item, frame)
-            return x if chosen is None else self.element(chosen, frame, x)
+            return x if chosen is None else self.fill(chosen, frame, x)
         if frame.scope.positional or isinstance(item, it.Call):
             return self.member(item, frame, x, None, None)
         if isinstance(item, it.Seq):
@@ -364,16 +366,13 @@ class _Expander:
         if count > self.limits.max_repeat:
             raise error("E0500", f"repeat {count} is above the limit {self.limits.max_repeat}",
                         where, help="or raise Limits.max_repeat")
-        if item.name is None and not frame.scope.positional:
-            raise error("E0210", "the copies of this `repeat` need names", item.span,
-                        help="give them names, e.g. `name: layer{i+1}`; or name the repeat "
-                             "itself to make its copies `0, 1, …`")
         for i in range(count):
-            env = {**frame.env, item.index: i}
-            inner = Frame(frame.scope, env, frame.depth)
-            name = None if item.name is None else self.render(item.name, env, frame.scope)
-            x = self.member(item.body, inner, x, name,
-                            item.name.span if item.name else item.span)
+            inner = Frame(frame.scope, {**frame.env, item.index: i}, frame.depth)
+            if item.name is None:  # the copies are spliced into the list
+                x = self.fill(item.body, inner, x)
+            else:  # each copy is one member, named by the template
+                name = self.render(item.name, inner.env, frame.scope)
+                x = self.member(item.body, inner, x, name, item.name.span)
         return x
 
     def render(self, template: it.Template, env: Mapping, scope: Scope) -> str:
@@ -405,24 +404,27 @@ def _name_part(value: object, part: it.SExpr) -> str:
 def _positional(item: it.Item | None) -> bool:
     """A list whose elements carry no names fills an nn.Sequential-like module."""
     if isinstance(item, it.Seq):
-        return not any(_names_itself(e) for e in item.items)
-    return isinstance(item, it.Repeat) and item.name is None
+        return not any(_names_itself(e) for e in item.items if not isinstance(e, it.Seq))
+    return isinstance(item, it.Repeat) and not _names_itself(item)
 
 
 def _names_itself(item: it.Item) -> bool:
+    """Whether placing `item` in a list gives that list a named member."""
     if isinstance(item, it.Named):
         return True
     if isinstance(item, it.Repeat):
-        return item.name is not None
+        return item.name is not None or _names_itself(item.body)
     if isinstance(item, it.Cond):
         return any(_names_itself(b) for b in (item.then, item.orelse) if b is not None)
+    if isinstance(item, it.Seq):
+        return any(_names_itself(e) for e in item.items)
     return False
 
 
 def _explicit_names(item: it.Item | None) -> set[str]:
     """Names the spec gives to members placed in one module (for fresh-name allocation)."""
     if isinstance(item, it.Named):
-        return {item.name}
+        return {item.name} if isinstance(item.name, str) else set()
     if isinstance(item, it.Seq):
         return set().union(*(_explicit_names(e) for e in item.items)) if item.items else set()
     if isinstance(item, it.Residual):

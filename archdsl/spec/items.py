@@ -59,7 +59,7 @@ class Seq:
 
 @dataclass(frozen=True)
 class Named:
-    name: str
+    name: str | Template  # a template such as "denseblock{b+1}" inside a repeat
     item: Item
     span: Span  # the name's span
 
@@ -116,11 +116,12 @@ class ItemParser:
         if isinstance(data, str):
             return SExpr(self._parse(data, span), span)
         if isinstance(data, list):
-            bad = next((i for i, v in enumerate(data) if not _is_literal(v)), None)
+            bad = next((i for i, v in enumerate(data) if not _is_list_literal(v)), None)
             if bad is not None:
-                raise error("E0202", "a YAML list here holds only numbers, booleans, "
-                            "null and nested lists", self.table.value(path + (bad,)),
-                            help='write the whole list as one expression, e.g. "[3, 4, n]"')
+                raise error("E0202", "a YAML list here holds only numbers, strings, "
+                            "booleans, null and nested lists", self.table.value(path + (bad,)),
+                            help='to compute elements, write the list as one expression, '
+                                 'e.g. "[3, 4, n]"')
         elif not _is_literal(data):
             raise error("E0202", f"expected an expression, found a {type(data).__name__}", span)
         return SExpr(ast.Const(0, 0, data), span)
@@ -136,7 +137,9 @@ class ItemParser:
                         help=exc.help) from None
 
     def template(self, text: str, path: Path) -> Template:
-        span = self.table.value(path)
+        return self.template_at(text, self.table.value(path))
+
+    def template_at(self, text: str, span: Span) -> Template:
         parts: list[str | SExpr] = []
         pos = 0
         while pos < len(text):
@@ -154,6 +157,13 @@ class ItemParser:
             parts.append(SExpr(self._parse(text[open_ + 1:close], inner), inner))
             pos = close + 1
         return Template(tuple(parts), span)
+
+    def _key_template(self, text: str, span: Span) -> Template:
+        """A template in a mapping key (its span is the key's, quotes included)."""
+        quoted = span.source.line(span.line)[span.col - 1:span.col] in ("'", '"')
+        content = Span(span.source, span.line, span.col, span.end_line, span.end_col,
+                       span.col + 1 if quoted else span.col)
+        return self.template_at(text, content)
 
     # -- items
 
@@ -182,6 +192,9 @@ class ItemParser:
                         span, help="start each layer on its own line with `- `")
         (name, value), = data.items()
         name_span = self.table.key(path + (name,))
+        if "{" in name:
+            return Named(self._key_template(name, name_span), self.item(value, path + (name,)),
+                         name_span)
         problem = layer_name_problem(name)
         if problem:
             raise error("E0210", f"invalid layer name: {problem}", name_span,
@@ -248,6 +261,13 @@ def _is_literal(value: object) -> bool:
     if isinstance(value, list):
         return all(_is_literal(v) for v in value)
     return value is None or isinstance(value, (bool, int, float))
+
+
+def _is_list_literal(value: object) -> bool:
+    """A YAML list is data: numbers, booleans, null, strings (as strings), lists."""
+    if isinstance(value, list):
+        return all(_is_list_literal(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _describe(value: object) -> str:

@@ -234,8 +234,13 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[ob
                 exc.context_mark.line != exc.problem_mark.line:
             labels = (Label(_mark(source, exc.context_mark), exc.context),)
         problem = exc.problem or exc.context or "invalid YAML"
-        hint = "YAML indents with spaces only" if "\\t" in problem or "tab" in problem else \
-            "check the indentation and the brackets or quotes around this point"
+        if "\\t" in problem or "tab" in problem:
+            hint = "YAML indents with spaces only"
+        elif exc.context and "flow" in exc.context:
+            hint = ("inside a YAML flow list or mapping (`[…]`, `{…}`) an expression with "
+                    "brackets must be quoted; or write it as a block list (`- item` lines)")
+        else:
+            hint = "check the indentation and the brackets or quotes around this point"
         raise error("E0100", problem, span, labels=labels, help=hint) from None
     except yaml.YAMLError as exc:
         raise error("E0100", str(exc).splitlines()[0], whole_line_span(source),
