@@ -77,9 +77,29 @@ def test_pool_rules_match_torch(size, kernel, stride, pad, ceil, kind):
     ("identity", (), (8, 2, 2)),
     ("conv", (6, (1, 7)), (3, 9, 9)),
     ("conv", (6, 3), (3, 9, 9)),
+    ("tanh", (), (4, 3, 3)),
+    ("sigmoid", (), (4,)),
+    ("lrn", (5,), (16, 5, 5)),
+    ("pad_channels", (24,), (16, 4, 4)),
 ])
 def test_fixed_ops_match_torch(name, args, shape):
     check_against_torch(make(name, *args), shape)
+
+
+def test_avgpool_count_include_pad():
+    op = make("avgpool", 3, stride=1, pad=1, count_include_pad=False)
+    module = module_of(op, [TensorType((1, 4, 4))])
+    assert module(torch.ones(1, 1, 4, 4)).min().item() == 1.0
+    check_against_torch(op, (2, 5, 5))
+
+
+def test_pad_channels_appends_zeros():
+    op = make("pad_channels", 6)
+    module = module_of(op, [TensorType((2, 3, 3))])
+    y = module(torch.ones(1, 2, 3, 3))
+    assert y.shape == (1, 6, 3, 3) and y[:, :2].eq(1).all() and y[:, 2:].eq(0).all()
+    with pytest.raises(OpError, match="cannot shrink"):
+        make("pad_channels", 1).infer([TensorType((2, 3, 3))])
 
 
 def test_same_padding():

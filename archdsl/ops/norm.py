@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, Params, register
+from archdsl.ops.base import Op, OpError, Params, PositiveInt, expect_rank, register
 
 
 class BatchNormParams(Params):
@@ -37,3 +37,30 @@ class BatchNorm(Op):
         ctor = "nn.BatchNorm2d" if x.rank == 3 else "nn.BatchNorm1d"
         return code.Call(ctor, (x.channels,), (("eps", self.p.eps), ("momentum", self.p.momentum)),
                          ("num_features",), (("eps", 1e-5), ("momentum", 0.1)))
+
+
+class LRNParams(Params):
+    size: PositiveInt = Field(description="Number of neighbouring channels.")
+    alpha: float = Field(1e-4, description="Scale (PyTorch divides it by `size`).")
+    beta: float = Field(0.75, description="Exponent.")
+    k: float = Field(1.0, description="Additive constant.")
+
+
+@register
+class LocalResponseNorm(Op):
+    """nn.LocalResponseNorm across channels (AlexNet, ZFNet)."""
+
+    name = "lrn"
+    Params = LRNParams
+
+    def infer(self, inputs):
+        expect_rank(self, inputs[0], 3)
+        return inputs[0]
+
+    def other_flops(self, inputs, output):
+        return output.numel * (self.p.size + 3)
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("nn.LocalResponseNorm", (self.p.size,),
+                         (("alpha", self.p.alpha), ("beta", self.p.beta), ("k", self.p.k)),
+                         ("size",), (("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)))

@@ -28,6 +28,10 @@ class PoolParams(Params):
     ceil: bool = Field(False, description="Round the output size up (ceil_mode).")
 
 
+class AvgPoolParams(PoolParams):
+    count_include_pad: bool = Field(True, description="Count padded zeros in the average.")
+
+
 class _Pool(Op):
     Params = PoolParams
     torch_name = ""
@@ -70,12 +74,12 @@ class _Pool(Op):
     def window(self, inputs):
         return Window(self.kernel, self.stride, (1, 1), self.padding)
 
-    def _call(self, ctor: str) -> code.Call:
+    def _call(self, ctor: str, *extra: tuple[str, object]) -> code.Call:
         return code.Call(ctor, (), (("kernel_size", compact(self.kernel)),
                                     ("stride", compact(self.stride)),
                                     ("padding", compact(self.padding)),
-                                    ("ceil_mode", self.p.ceil)),
-                         (), (("padding", 0), ("ceil_mode", False)))
+                                    ("ceil_mode", self.p.ceil)) + extra,
+                         (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True)))
 
 
 @register
@@ -93,9 +97,10 @@ class AvgPool(_Pool):
     """nn.AvgPool2d."""
 
     name = "avgpool"
+    Params = AvgPoolParams
 
     def module(self, inputs, output, inplace=False):
-        return self._call("nn.AvgPool2d")
+        return self._call("nn.AvgPool2d", ("count_include_pad", self.p.count_include_pad))
 
 
 class AdaptiveParams(Params):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, Params, register
+from archdsl.ops.base import Op, OpError, Params, PositiveInt, expect_rank, register
 from archdsl.tensor import TensorType
 
 
@@ -58,3 +58,29 @@ class Dropout(Op):
 
     def module(self, inputs, output, inplace=False):
         return code.Call("nn.Dropout", (), (("p", self.p.p),))
+
+
+class PadChannelsParams(Params):
+    out: PositiveInt = Field(description="Channels after padding with zeros.")
+
+
+@register
+class PadChannels(Op):
+    """Zero channels appended to reach `out` (the parameter-free "option A" shortcut)."""
+
+    name = "pad_channels"
+    Params = PadChannelsParams
+
+    def infer(self, inputs):
+        x = inputs[0]
+        expect_rank(self, x, 3)
+        if self.p.out < x.channels:
+            raise OpError("E0405", f"pad_channels({self.p.out}) cannot shrink {x.channels} "
+                          "channels", arg="out", help=f"give at least {x.channels}")
+        return x.with_channels(self.p.out)
+
+    def module(self, inputs, output, inplace=False):
+        # On (N, C, H, W), a 3-D pad's front/back pair pads C.
+        extra = self.p.out - inputs[0].channels
+        return code.Call("nn.ConstantPad3d", ((0, 0, 0, 0, 0, extra), 0.0), (),
+                         ("padding", "value"))
