@@ -10,7 +10,7 @@ from archdsl.diagnostics import Diagnostic, error
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.passes import cost, validate
+from archdsl.passes import cost, schedule, validate
 from archdsl.passes.expand import expand
 from archdsl.spec.load import Spec, load_spec
 from archdsl.spec.params import Override, parse_override, python_override
@@ -54,6 +54,7 @@ def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_L
           ) -> Architecture:
     """Expand, validate and cost a loaded spec."""
     graph, params = expand(spec, overrides, limits)
+    schedule.run(graph)
     warnings = validate.run(graph)
     cost.run(graph)
     return Architecture(spec, params, graph, warnings)

@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "E0900": "internal error",
     "W0100": "unused layer",
     "W0101": "unused param or block",
+    "W0102": "init rule selects nothing",
 }
 
 

@@ -65,6 +65,7 @@ class Member:
     node: str | None = None
     scope: tuple[str, ...] | None = None
     hint: str | None = None  # a variable name for its value in generated code
+    auxiliary: bool = False  # an auxiliary head: computed in training mode, main path unchanged
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Scope:
     doc: str = ""  # the block's doc, for the generated class
     defined_at: Span | None = None  # the block's definition
     bindings: dict[str, object] = field(default_factory=dict)  # a block's args and lets
+    arg_defaults: dict[str, object] = field(default_factory=dict)  # of the block's args
     children: list[Member | Ghost] = field(default_factory=list)
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None
@@ -129,6 +131,10 @@ class Graph:
         self.dag.add_node(INPUT, node=Node(INPUT, InputOp(input_type), None, (), INPUT,
                                            shape=input_type))
         self.output: str = INPUT
+        self.heads: dict[str, str] = {}  # auxiliary head name -> its output node
+        # The training-mode return value when heads exist: (type name, [(field, node)]).
+        self.outputs: tuple[str, list[tuple[str, str]]] | None = None
+        self.init_rules: list = []  # archdsl.spec.init.InitRule, in order
 
     # -- building
 
@@ -166,6 +172,10 @@ class Graph:
         if shape is None:
             raise RuntimeError(f"node {name} has no shape yet; run passes.shapes first")
         return shape
+
+    def sinks(self) -> list[str]:
+        """The nodes whose values leave the network: the output and the heads."""
+        return [self.output, *self.heads.values()]
 
     def ops(self) -> Iterator[Node]:
         """Every op node except the input, in creation (= topological) order."""

@@ -6,7 +6,7 @@
 import torch
 from torch import Tensor, nn
 
-__all__ = ['Resnet152']
+__all__ = ["Resnet152"]
 
 
 class Bottleneck(nn.Module):
@@ -18,9 +18,9 @@ class Bottleneck(nn.Module):
         self,
         in_channels: int,
         width: int,
-        stride: int,
         out_channels: int,
         downsample: bool,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet152.yaml:22
@@ -67,40 +67,21 @@ class Resnet152(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # resnet152.yaml:38
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet152.yaml:39
         self.layer1 = nn.Sequential(  # resnet152.yaml:40
-            Bottleneck(
-                in_channels=64,
-                width=64,
-                stride=1,
-                out_channels=256,
-                downsample=True,
-            ),
-            Bottleneck(
-                in_channels=256,
-                width=64,
-                stride=1,
-                out_channels=256,
-                downsample=False,
-            ),
-            Bottleneck(
-                in_channels=256,
-                width=64,
-                stride=1,
-                out_channels=256,
-                downsample=False,
-            ),
+            Bottleneck(in_channels=64, width=64, out_channels=256, downsample=True),
+            Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
+            Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
         )
         self.layer2 = nn.Sequential(  # resnet152.yaml:41
             Bottleneck(
                 in_channels=256,
                 width=128,
-                stride=2,
                 out_channels=512,
                 downsample=True,
+                stride=2,
             ),
             *[Bottleneck(
                 in_channels=512,
                 width=128,
-                stride=1,
                 out_channels=512,
                 downsample=False,
             ) for _ in range(7)],
@@ -109,14 +90,13 @@ class Resnet152(nn.Module):
             Bottleneck(
                 in_channels=512,
                 width=256,
-                stride=2,
                 out_channels=1024,
                 downsample=True,
+                stride=2,
             ),
             *[Bottleneck(
                 in_channels=1024,
                 width=256,
-                stride=1,
                 out_channels=1024,
                 downsample=False,
             ) for _ in range(35)],
@@ -125,21 +105,19 @@ class Resnet152(nn.Module):
             Bottleneck(
                 in_channels=1024,
                 width=512,
-                stride=2,
                 out_channels=2048,
                 downsample=True,
+                stride=2,
             ),
             Bottleneck(
                 in_channels=2048,
                 width=512,
-                stride=1,
                 out_channels=2048,
                 downsample=False,
             ),
             Bottleneck(
                 in_channels=2048,
                 width=512,
-                stride=1,
                 out_channels=2048,
                 downsample=False,
             ),

@@ -6,7 +6,7 @@ arXiv:1512.03385) with basic blocks, as torchvision.models.resnet34.
 import torch
 from torch import Tensor, nn
 
-__all__ = ['Resnet34']
+__all__ = ["Resnet34"]
 
 
 class Basic(nn.Module):
@@ -18,8 +18,8 @@ class Basic(nn.Module):
         self,
         in_channels: int,
         planes: int,
-        stride: int,
         downsample: bool,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(  # resnet34.yaml:18
@@ -67,20 +67,20 @@ class Resnet34(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # resnet34.yaml:31
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet34.yaml:32
         self.layer1 = nn.Sequential(  # resnet34.yaml:33
-            *[Basic(in_channels=64, planes=64, stride=1, downsample=False) for _ in range(3)],
+            *[Basic(in_channels=64, planes=64, downsample=False) for _ in range(3)],
         )
         self.layer2 = nn.Sequential(  # resnet34.yaml:34
-            Basic(in_channels=64, planes=128, stride=2, downsample=True),
-            *[Basic(in_channels=128, planes=128, stride=1, downsample=False) for _ in range(3)],
+            Basic(in_channels=64, planes=128, downsample=True, stride=2),
+            *[Basic(in_channels=128, planes=128, downsample=False) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(  # resnet34.yaml:35
-            Basic(in_channels=128, planes=256, stride=2, downsample=True),
-            *[Basic(in_channels=256, planes=256, stride=1, downsample=False) for _ in range(5)],
+            Basic(in_channels=128, planes=256, downsample=True, stride=2),
+            *[Basic(in_channels=256, planes=256, downsample=False) for _ in range(5)],
         )
         self.layer4 = nn.Sequential(  # resnet34.yaml:36
-            Basic(in_channels=256, planes=512, stride=2, downsample=True),
-            Basic(in_channels=512, planes=512, stride=1, downsample=False),
-            Basic(in_channels=512, planes=512, stride=1, downsample=False),
+            Basic(in_channels=256, planes=512, downsample=True, stride=2),
+            Basic(in_channels=512, planes=512, downsample=False),
+            Basic(in_channels=512, planes=512, downsample=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet34.yaml:37
         self.fc = nn.Linear(512, 1000)  # resnet34.yaml:39

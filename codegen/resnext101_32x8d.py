@@ -6,7 +6,7 @@ torchvision.models.resnext101_32x8d.
 import torch
 from torch import Tensor, nn
 
-__all__ = ['Resnext101_32x8d']
+__all__ = ["Resnext101_32x8d"]
 
 
 class Bottleneck(nn.Module):
@@ -18,8 +18,8 @@ class Bottleneck(nn.Module):
         self,
         in_channels: int,
         width: int,
-        stride: int,
         downsample: bool,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext101_32x8d.yaml:22
@@ -74,22 +74,30 @@ class Resnext101_32x8d(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:38
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext101_32x8d.yaml:39
         self.layer1 = nn.Sequential(  # resnext101_32x8d.yaml:40
-            Bottleneck(in_channels=64, width=256, stride=1, downsample=True),
-            Bottleneck(in_channels=256, width=256, stride=1, downsample=False),
-            Bottleneck(in_channels=256, width=256, stride=1, downsample=False),
+            Bottleneck(in_channels=64, width=256, downsample=True),
+            Bottleneck(in_channels=256, width=256, downsample=False),
+            Bottleneck(in_channels=256, width=256, downsample=False),
         )
         self.layer2 = nn.Sequential(  # resnext101_32x8d.yaml:41
-            Bottleneck(in_channels=256, width=512, stride=2, downsample=True),
-            *[Bottleneck(in_channels=512, width=512, stride=1, downsample=False) for _ in range(3)],
+            Bottleneck(in_channels=256, width=512, downsample=True, stride=2),
+            *[Bottleneck(
+                in_channels=512,
+                width=512,
+                downsample=False,
+            ) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(  # resnext101_32x8d.yaml:42
-            Bottleneck(in_channels=512, width=1024, stride=2, downsample=True),
-            *[Bottleneck(in_channels=1024, width=1024, stride=1, downsample=False) for _ in range(22)],
+            Bottleneck(in_channels=512, width=1024, downsample=True, stride=2),
+            *[Bottleneck(
+                in_channels=1024,
+                width=1024,
+                downsample=False,
+            ) for _ in range(22)],
         )
         self.layer4 = nn.Sequential(  # resnext101_32x8d.yaml:43
-            Bottleneck(in_channels=1024, width=2048, stride=2, downsample=True),
-            Bottleneck(in_channels=2048, width=2048, stride=1, downsample=False),
-            Bottleneck(in_channels=2048, width=2048, stride=1, downsample=False),
+            Bottleneck(in_channels=1024, width=2048, downsample=True, stride=2),
+            Bottleneck(in_channels=2048, width=2048, downsample=False),
+            Bottleneck(in_channels=2048, width=2048, downsample=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_32x8d.yaml:44
         self.fc = nn.Linear(2048, 1000)  # resnext101_32x8d.yaml:46

@@ -7,7 +7,7 @@ groups of width 4; as torchvision.models.resnext50_32x4d.
 import torch
 from torch import Tensor, nn
 
-__all__ = ['Resnext50_32x4d']
+__all__ = ["Resnext50_32x4d"]
 
 
 class Bottleneck(nn.Module):
@@ -19,9 +19,9 @@ class Bottleneck(nn.Module):
         self,
         in_channels: int,
         width: int,
-        stride: int,
         out_channels: int,
         downsample: bool,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext50.yaml:23
@@ -76,40 +76,21 @@ class Resnext50_32x4d(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # resnext50.yaml:39
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext50.yaml:40
         self.layer1 = nn.Sequential(  # resnext50.yaml:41
-            Bottleneck(
-                in_channels=64,
-                width=128,
-                stride=1,
-                out_channels=256,
-                downsample=True,
-            ),
-            Bottleneck(
-                in_channels=256,
-                width=128,
-                stride=1,
-                out_channels=256,
-                downsample=False,
-            ),
-            Bottleneck(
-                in_channels=256,
-                width=128,
-                stride=1,
-                out_channels=256,
-                downsample=False,
-            ),
+            Bottleneck(in_channels=64, width=128, out_channels=256, downsample=True),
+            Bottleneck(in_channels=256, width=128, out_channels=256, downsample=False),
+            Bottleneck(in_channels=256, width=128, out_channels=256, downsample=False),
         )
         self.layer2 = nn.Sequential(  # resnext50.yaml:42
             Bottleneck(
                 in_channels=256,
                 width=256,
-                stride=2,
                 out_channels=512,
                 downsample=True,
+                stride=2,
             ),
             *[Bottleneck(
                 in_channels=512,
                 width=256,
-                stride=1,
                 out_channels=512,
                 downsample=False,
             ) for _ in range(3)],
@@ -118,14 +99,13 @@ class Resnext50_32x4d(nn.Module):
             Bottleneck(
                 in_channels=512,
                 width=512,
-                stride=2,
                 out_channels=1024,
                 downsample=True,
+                stride=2,
             ),
             *[Bottleneck(
                 in_channels=1024,
                 width=512,
-                stride=1,
                 out_channels=1024,
                 downsample=False,
             ) for _ in range(5)],
@@ -134,21 +114,19 @@ class Resnext50_32x4d(nn.Module):
             Bottleneck(
                 in_channels=1024,
                 width=1024,
-                stride=2,
                 out_channels=2048,
                 downsample=True,
+                stride=2,
             ),
             Bottleneck(
                 in_channels=2048,
                 width=1024,
-                stride=1,
                 out_channels=2048,
                 downsample=False,
             ),
             Bottleneck(
                 in_channels=2048,
                 width=1024,
-                stride=1,
                 out_channels=2048,
                 downsample=False,
             ),

@@ -84,8 +84,9 @@ def test_one_class_per_block_with_abstracted_parameters():
     assert classes == ["Bottleneck", "Resnet50"]
     init = next(n for n in tree.body if isinstance(n, ast.ClassDef)
                 and n.name == "Bottleneck").body[1]
-    assert [a.arg for a in init.args.args] == ["self", "in_channels", "width", "stride",
-                                               "out_channels", "downsample"]
+    assert [a.arg for a in init.args.args] == ["self", "in_channels", "width", "out_channels",
+                                               "downsample", "stride"]
+    assert [ast.unparse(d) for d in init.args.defaults] == ["1"]  # stride's default
     assert "self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)" \
         in source
     assert "out = self.conv3(out)  # (N, out_channels, H/stride, W/stride)" in source

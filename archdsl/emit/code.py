@@ -152,8 +152,8 @@ def _format(node: object, indent: str, prefix: str, suffix: str, width: int) -> 
         opening, closing = ("[", "]") if isinstance(node, ListOf) else ("(", ")")
         entries = [("", v) for v in node.items]
     elif isinstance(node, Starred):
-        head = _format(node.item, indent, f"{prefix}*[", "", width)
-        return head[:-1] + [head[-1] + f" for _ in range({render(node.count)})]{suffix}"]
+        return _format(node.item, indent, f"{prefix}*[",
+                       f" for _ in range({render(node.count)})]{suffix}", width)
     else:
         return [flat]
     lines = [f"{indent}{prefix}{opening}"]

@@ -26,11 +26,19 @@ RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
     "self", "x", "torch", "nn", "Tensor", "Optional", "OrderedDict", "_"}
 
 
+NO_DEFAULT = object()
+
+
 @dataclass
 class Param:
     name: str
     values: list  # one per instance of the group
     flag: bool = False  # True: whether an optional member is present
+    default: object = NO_DEFAULT  # the block argument's default, left out at call sites
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT
 
 
 @dataclass
@@ -131,8 +139,9 @@ class Grouper:
             return ref_or_leaf
         group = self.group_of[ref_or_leaf.path]
         inst = self.instance_of[ref_or_leaf.path]
-        return code.Call(group.class_name, (), tuple((p.name, inst.param_values[p.name])
-                                                     for p in group.params))
+        kwargs = tuple((p.name, inst.param_values[p.name]) for p in group.params)
+        defaults = tuple((p.name, p.default) for p in group.params if p.has_default)
+        return code.Call(group.class_name, (), kwargs, (), defaults)
 
     def materialize(self, ctor: object, compress: bool) -> object:
         node = code.rebuild(ctor, lambda pos, leaf: self.resolve(leaf))
@@ -188,6 +197,8 @@ class Grouper:
             name = _unique(local if local not in used else f"with_{local}", used)
             group.params.append(Param(name, [built[i][local] is not None for i in range(n)],
                                       flag=True))
+        # Parameters with a default go last, as Python requires.
+        group.params.sort(key=lambda p: p.has_default)
         for i, inst in enumerate(group.instances):
             inst.param_values = {p.name: p.values[i] for p in group.params}
 
@@ -199,10 +210,10 @@ class Grouper:
         return next((p for p in matches if p.name == slot), matches[0] if matches else None)
 
     def _new_param(self, candidates, vector, n, fallback, used) -> Param:
-        for name, values in candidates:
+        for name, values, default in candidates:
             if name not in used and all(_same(values[i], v) for i, v in vector.items()):
                 used.add(name)
-                return Param(name, list(values))
+                return Param(name, list(values), default=default)
         name = _unique(fallback, used)
         first = next(iter(vector.values()))
         return Param(name, [vector.get(i, first) for i in range(n)])
@@ -219,14 +230,17 @@ def _unique(name: str, used: set[str]) -> str:
 
 def _candidates(instances: list[Instance]) -> list[tuple[str, list]]:
     """Named values per instance that a parameter may be named after, best first."""
-    names = list(instances[0].scope.bindings)
+    scope = instances[0].scope
     out = []
-    for name in reversed(names):  # `let` values (defined last) are the most specific
+    for name in reversed(list(scope.bindings)):  # `let` values (last) are the most specific
         values = [inst.scope.bindings.get(name) for inst in instances]
         if all(isinstance(v, (int, float, str, tuple)) for v in values):
-            out.append((name, values))
-    out.append(("in_channels", [inst.in_type.channels for inst in instances]))
-    out.append(("out_channels", [inst.out_type.channels for inst in instances]))
+            default = scope.arg_defaults.get(name, NO_DEFAULT)
+            if default is not NO_DEFAULT and type(default) is not type(values[0]):
+                default = NO_DEFAULT
+            out.append((name, values, default))
+    out.append(("in_channels", [inst.in_type.channels for inst in instances], NO_DEFAULT))
+    out.append(("out_channels", [inst.out_type.channels for inst in instances], NO_DEFAULT))
     return out
 
 

@@ -33,6 +33,7 @@ class Step:
     hint: str | None
     out_type: TensorType
     in_types: list[TensorType]
+    auxiliary: bool = False  # an auxiliary head: run in training mode only
 
 
 @dataclass
@@ -185,7 +186,7 @@ class Builder:
             kind = "call" if child.local in members else "expr"
             types = [self.graph.shape(v) for v in self._member_inputs(scope, child)]
             steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
-                              self.graph.shape(output), types))
+                              self.graph.shape(output), types, child.auxiliary))
         return steps
 
     def class_scopes(self) -> list[Scope]:

@@ -1,6 +1,15 @@
 """The op registry: every op archdsl knows, one class each (see base.Op)."""
 
-from archdsl.ops import activation, conv, linear, merge, norm, pool, structure  # noqa: F401
+from archdsl.ops import (  # noqa: F401
+    activation,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    stochastic,
+    structure,
+)
 from archdsl.ops.base import OPS, Op, OpError, Window
 
 __all__ = ["OPS", "Op", "OpError", "Window"]

@@ -92,6 +92,10 @@ class Op:
     saves_output: ClassVar[bool] = False
     # Outside nn.Sequential, emitted as an expression (torch.flatten(x, 1)) not a submodule.
     functional: ClassVar[bool] = False
+    # As a residual's merge: the shortcut comes first (concat), and is always applied.
+    shortcut_first: ClassVar[bool] = False
+    # Python source of a helper nn.Module the emitted code needs (written once per file).
+    support: ClassVar[str] = ""
 
     def __init__(self, params: Params):
         self.p = params
@@ -162,6 +166,10 @@ class Op:
 
     def param_count(self, inputs: Sequence[TensorType]) -> int:
         return 0
+
+    def parameter_names(self) -> tuple[str, ...]:
+        """The nn.Parameter attributes of the emitted module (weight, bias)."""
+        return ()
 
     def macs(self, inputs: Sequence[TensorType], output: TensorType) -> int:
         """Multiply-accumulates of conv and linear layers; 0 for every other op."""

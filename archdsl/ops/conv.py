@@ -100,6 +100,9 @@ class Conv(Op):
         kh, kw = self.kernel
         return self.p.out * (c_in // self.p.groups) * kh * kw + (self.p.out if self.p.bias else 0)
 
+    def parameter_names(self):
+        return ("weight", "bias") if self.p.bias else ("weight",)
+
     def macs(self, inputs, output):
         kh, kw = self.kernel
         return output.numel * (inputs[0].channels // self.p.groups) * kh * kw

@@ -30,6 +30,9 @@ class Linear(Op):
     def param_count(self, inputs):
         return inputs[0].channels * self.p.out + (self.p.out if self.p.bias else 0)
 
+    def parameter_names(self):
+        return ("weight", "bias") if self.p.bias else ("weight",)
+
     def macs(self, inputs, output):
         return inputs[0].channels * self.p.out
 

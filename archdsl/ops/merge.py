@@ -39,6 +39,7 @@ class Concat(Op):
     min_inputs = 2
     max_inputs = None
     functional = True
+    shortcut_first = True  # DenseNet: the input's channels, then the new features
 
     def infer(self, inputs):
         first = inputs[0]

@@ -29,6 +29,9 @@ class BatchNorm(Op):
     def param_count(self, inputs):
         return 2 * inputs[0].channels
 
+    def parameter_names(self):
+        return ("weight", "bias")
+
     def other_flops(self, inputs, output):
         return 2 * output.numel  # scale and shift, once statistics are known
 

@@ -25,8 +25,10 @@ from archdsl.graph import INPUT, Ghost, Graph, Member, Node, Scope, qualify
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
 from archdsl.passes.shapes import infer_node
+from archdsl.spec import expr as ast
 from archdsl.spec import items as it
 from archdsl.spec.evaluate import Evaluator, LayerCall, a_type, suggest, type_name, with_article
+from archdsl.spec.init import evaluate_rule
 from archdsl.spec.load import IMPLICIT_BLOCK_NAMES, BlockDef, Spec
 from archdsl.spec.names import is_positional, layer_name_problem
 from archdsl.spec.params import Override, resolve
@@ -63,7 +65,47 @@ class _Expander:
                                           reserved=_explicit_names(network)))
         root.input = INPUT
         root.output = self.graph.output = self.fill(network, Frame(root, params), INPUT)
+        self.graph.outputs = self.outputs()
+        self.graph.init_rules = [rule for decl in self.spec.init
+                                 if (rule := evaluate_rule(decl, self.evaluator, params))]
         return self.graph
+
+    def auxiliary(self, item: it.Head, frame: Frame, x: str, name: str, span) -> str:
+        """An auxiliary head: a member computed from `x`; the main path goes on with `x`."""
+        if frame.scope.path != ():
+            raise error("E0203", "auxiliary heads are layers of the network's own list",
+                        item.span, help="move the head to the top-level `network:` list")
+        start = len(frame.scope.children)
+        self.graph.heads[name] = self.member(item.body, frame, x, name, span)
+        frame.scope.children[start] = replace(frame.scope.children[start], auxiliary=True)
+        return x
+
+    def outputs(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """What the network returns in training mode, from the spec's `outputs:`."""
+        decl, heads = self.spec.outputs, self.graph.heads
+        if decl is None:
+            if heads:
+                raise error("E0201", "a network with auxiliary heads needs `outputs:`",
+                            self.graph.node(next(iter(heads.values()))).span,
+                            help="add `outputs: {name: NetOutputs, fields: {logits: network, "
+                                 "aux: <head name>}}`")
+            return None
+        declared = _head_names(self.spec.network)
+        fields = []
+        for field, source in decl.fields:
+            if source != "network" and source not in declared:
+                raise error("E0301", f"`outputs` field `{field}` names `{source}`, which is "
+                            "not an auxiliary head", decl.span,
+                            help=suggest(source, declared | {"network"}) or
+                            "give `network` or the name of an `auxiliary:` layer")
+            if source != "network" and source not in heads:
+                return None  # a head left out (e.g. aux_logits: false): return logits alone
+            fields.append((field, self.graph.output if source == "network" else heads[source]))
+        missing = set(heads) - {s for _, s in decl.fields}
+        if missing:
+            raise error("E0201", f"auxiliary head `{sorted(missing)[0]}` is not in `outputs`",
+                        decl.span, help="add it to `outputs: fields:`")
+        return decl.name, fields
 
     # ------------------------------------------------------------------ placement
 
@@ -80,7 +122,12 @@ class _Expander:
         if isinstance(item, it.Named):
             name = item.name if isinstance(item.name, str) else \
                 self.render(item.name, frame.env, frame.scope)
+            if isinstance(item.item, it.Head):
+                return self.auxiliary(item.item, frame, x, name, item.span)
             return self.member(item.item, frame, x, name, item.span)
+        if isinstance(item, it.Head):
+            raise error("E0210", "an auxiliary head needs a name", item.span,
+                        help="write `- aux1: {auxiliary: …}`")
         if isinstance(item, it.Repeat):
             return self.repeat(item, frame, x)
         if isinstance(item, it.Cond):  # the chosen layers are spliced into the list
@@ -198,6 +245,8 @@ class _Expander:
         scope.span = call.span
         scope.doc = block.doc
         scope.defined_at = block.span
+        scope.arg_defaults = {a.name: self.evaluator.eval(a.default.node, env, a.default.span)
+                              for a in block.args if a.default is not None}
         scope.input = x
         scope.output = self.fill(block.body, Frame(scope, env, frame.depth + 1), x)
         return scope.output
@@ -317,34 +366,49 @@ class _Expander:
             children[start] = replace(children[start], hint=hint)
         return out
 
-    def merge(self, op_name: str, inputs: list[str], frame: Frame, span, hint="out",
+    def merge_op(self, merge: it.SExpr, frame: Frame) -> LayerCall:
+        """The merge op a `merge:` names: add, concat, mean, join(...)."""
+        call = self.evaluator.eval(merge.node, frame.env, merge.span)
+        if not (isinstance(call, LayerCall) and call.kind == "op" and
+                OPS[call.name].min_inputs >= 2):
+            merges = sorted(n for n, cls in OPS.items() if cls.min_inputs >= 2)
+            raise error("E0307", f"`merge:` needs a merge op, not {a_type(call)}", merge.where,
+                        help=f"the merge ops are: {', '.join(merges)}")
+        return call
+
+    def merge(self, call: LayerCall, inputs: list[str], frame: Frame, hint="out",
               mismatch_help: str = "") -> str:
-        op = OPS[op_name].bind(LayerCall("op", op_name, (), (), span))
-        local = frame.scope.allocate(op_name)
-        node = Node(qualify(frame.scope.path, local), op, span, frame.scope.path, local)
+        op = OPS[call.name].bind(call)
+        local = frame.scope.allocate(call.name)
+        node = Node(qualify(frame.scope.path, local), op, call.span, frame.scope.path, local,
+                    call=call)
         self.graph.add_node(node, inputs)
         frame.scope.children.append(Member(local, node=node.name, hint=hint))
         infer_node(self.graph, node.name, mismatch_help)
         return node.name
 
     def residual(self, item: it.Residual, frame: Frame, x: str) -> str:
+        merge = self.merge_op(item.merge, frame)
+        shortcut_first = OPS[merge.name].shortcut_first
         body = self.part(item.body, frame, x, "out")
+        if item.drop_path is not None:
+            body = self.drop_path(item.drop_path, frame, body)
         shortcut, ghost = x, None
         if item.shortcut is not None:
             keeps_shape = self.graph.shape(body) == self.graph.shape(x)
-            if item.merge == "add" and keeps_shape:
+            if not shortcut_first and keeps_shape:
                 if isinstance(item.shortcut, it.Named):
                     ghost = Ghost(item.shortcut.name, x, "", 1)
                     frame.scope.reserved.add(item.shortcut.name)
             else:
                 shortcut = self.part(item.shortcut, frame, x, "identity")
-        inputs = [body, shortcut] if item.merge == "add" else [shortcut, body]
+        inputs = [shortcut, body] if shortcut_first else [body, shortcut]
         if ghost is not None:
             frame.scope.children.append(ghost)
         fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, stride=s), bn]`); "
                "it is applied only where the body changes the shape" if item.shortcut is None
                else "make the shortcut's output match the body's")
-        merged = self.merge(item.merge, inputs, frame, item.merge_span, mismatch_help=fix)
+        merged = self.merge(merge, inputs, frame, mismatch_help=fix)
         if ghost is not None:
             index = frame.scope.children.index(ghost)
             frame.scope.children[index] = replace(ghost, consumer=merged)
@@ -355,7 +419,32 @@ class _Expander:
         for i, path in enumerate(item.paths):
             hint = path.name if isinstance(path, it.Named) else f"branch{i + 1}"
             outs.append(self.part(path, frame, x, hint))
-        return self.merge(item.merge, outs, frame, item.merge_span)
+        return self.merge(self.merge_op(item.merge, frame), outs, frame)
+
+    def drop_path(self, value: it.SExpr, frame: Frame, x: str) -> str:
+        """A drop_path node on a residual's body: a survival probability or a schedule."""
+        node = value.node
+        linear = isinstance(node, ast.Call) and node.func.id == "linear"
+        target = node.args[0] if linear and len(node.args) == 1 and not node.kwargs else node
+        if linear and target is node:
+            raise error("E0303", "linear() takes one argument: the final survival probability",
+                        value.where)
+        survival = self.evaluator.eval(target, frame.env, value.span)
+        if isinstance(survival, bool) or not isinstance(survival, (int, float)) or \
+                not 0 < survival <= 1:
+            raise error("E0203", f"`drop_path` takes a survival probability in (0, 1] or "
+                        f"linear(p), not {survival!r}", value.where)
+        # With linear(p) the schedule pass sets each node's survival from its depth.
+        kwargs = (("linear_to", float(survival)),) if linear else ()
+        call = LayerCall("op", "drop_path", (1.0 if linear else float(survival),), kwargs,
+                         value.where)
+        local = self.claim(frame.scope, None, "drop_path", value.where)
+        node = Node(qualify(frame.scope.path, local), OPS["drop_path"].bind(call), value.where,
+                    frame.scope.path, local, call=call)
+        self.graph.add_node(node, [x])
+        frame.scope.children.append(Member(local, node=node.name))
+        infer_node(self.graph, node.name)
+        return node.name
 
     def repeat(self, item: it.Repeat, frame: Frame, x: str) -> str:
         count = self.evaluator.eval(item.count.node, frame.env, item.count.span)
@@ -399,6 +488,18 @@ def _name_part(value: object, part: it.SExpr) -> str:
         raise error("E0302", f"a name template takes ints and strings, not {a_type(value)}",
                     part.where)
     return str(value)
+
+
+def _head_names(item: it.Item | None) -> set[str]:
+    """Names of the auxiliary heads written in a list (whether or not expanded)."""
+    if isinstance(item, it.Named):
+        return {item.name} if isinstance(item.item, it.Head) and isinstance(item.name, str) \
+            else set()
+    if isinstance(item, it.Seq):
+        return set().union(*(_head_names(e) for e in item.items)) if item.items else set()
+    if isinstance(item, it.Cond):
+        return _head_names(item.then) | _head_names(item.orelse)
+    return set()
 
 
 def _positional(item: it.Item | None) -> bool:

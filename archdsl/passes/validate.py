@@ -17,7 +17,9 @@ def run(graph: Graph) -> list[Diagnostic]:
         raise error("E0700", f"the graph has a cycle: {names}", first.span,
                     help="a layer cannot consume its own output")
     warnings = []
-    live = nx.ancestors(graph.dag, graph.output) | {graph.output}
+    live = set(graph.sinks())
+    for sink in graph.sinks():
+        live |= nx.ancestors(graph.dag, sink)
     for node in graph.ops():
         if node.name not in live:
             warnings.append(Diagnostic(

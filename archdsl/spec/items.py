@@ -68,18 +68,25 @@ class Named:
 class Residual:
     body: Item
     shortcut: Item | None
-    merge: str
+    merge: SExpr  # evaluates to a merge op: add, concat, mean, join(...)
     post: Item | None
+    drop_path: SExpr | None
     span: Span
-    merge_span: Span
 
 
 @dataclass(frozen=True)
 class Branches:
     paths: tuple[Item, ...]
-    merge: str
+    merge: SExpr
     span: Span
-    merge_span: Span
+
+
+@dataclass(frozen=True)
+class Head:
+    """An auxiliary output computed from the current tensor; the main path goes on."""
+
+    body: Item
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class Cond:
     span: Span
 
 
-Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond]
+Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond, Head]
 
 
 class ItemParser:
@@ -203,20 +210,27 @@ class ItemParser:
         return Named(name, self.item(value, path + (name,)), name_span)
 
     def _residual(self, data: dict, path: Path, span: Span) -> Residual:
-        record = validate(RECORDS_BY_KEY["residual"], data, path, self.table).residual
+        validate(RECORDS_BY_KEY["residual"], data, path, self.table)
         raw, here = data["residual"], path + ("residual",)
-        merge_path = here + ("merge",) if "merge" in raw else here
+        merge = self.expr(raw["merge"], here + ("merge",)) if "merge" in raw else \
+            SExpr(ast.Name(0, 3, "add"), self.table.key(here))
+        drop_path = raw.get("drop_path")
         return Residual(
             body=self.item(raw["body"], here + ("body",)),
             shortcut=self.optional(raw.get("shortcut"), here + ("shortcut",)),
-            merge=record.merge,
+            merge=merge,
             post=self.optional(raw.get("post"), here + ("post",)),
+            drop_path=None if drop_path is None else self.expr(drop_path, here + ("drop_path",)),
             span=self.table.key(here),
-            merge_span=self.table.value(merge_path) if "merge" in raw else self.table.key(here),
         )
 
+    def _auxiliary(self, data: dict, path: Path, span: Span) -> Head:
+        validate(RECORDS_BY_KEY["auxiliary"], data, path, self.table)
+        here = path + ("auxiliary",)
+        return Head(self.item(data["auxiliary"], here), self.table.key(here))
+
     def _branches(self, data: dict, path: Path, span: Span) -> Branches:
-        record: BranchesRecord = validate(BranchesRecord, data, path, self.table)
+        validate(BranchesRecord, data, path, self.table)
         here = path + ("branches",)
         raw = data["branches"]
         if isinstance(raw, dict):
@@ -229,8 +243,7 @@ class ItemParser:
         if len(paths) < 2:
             raise error("E0203", f"`branches` needs at least 2 paths, found {len(paths)}",
                         self.table.value(here))
-        return Branches(paths, record.merge, self.table.key(here),
-                        self.table.value(path + ("merge",)))
+        return Branches(paths, self.expr(data["merge"], path + ("merge",)), self.table.key(here))
 
     def _named_path(self, name: str, value: object, here: Path) -> Named:
         name_span = self.table.key(here + (name,))
@@ -277,4 +290,4 @@ def _describe(value: object) -> str:
 
 
 __all__ = ["SExpr", "Template", "Item", "Call", "Seq", "Named", "Residual", "Branches",
-           "Repeat", "Cond", "ItemParser", "SpecError"]
+           "Repeat", "Cond", "Head", "ItemParser", "SpecError"]

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from archdsl.diagnostics import SpecError, error
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.spec.evaluate import BUILTINS, CONSTANTS, STAGE
+from archdsl.spec import expr as ast
+from archdsl.spec.evaluate import BUILTINS, CONSTANTS, STAGE, suggest
+from archdsl.spec.init import InitDecl
 from archdsl.spec.items import Item, ItemParser, SExpr
 from archdsl.spec.names import identifier_problem
 from archdsl.spec.records import validate
@@ -39,6 +41,15 @@ class BlockDef:
 
 
 @dataclass(frozen=True)
+class OutputsDecl:
+    """The NamedTuple a network with heads returns in training mode."""
+
+    name: str
+    fields: tuple[tuple[str, str], ...]  # field -> "network" or a head's name
+    span: Span
+
+
+@dataclass(frozen=True)
 class Spec:
     """A loaded spec: every name checked, every expression parsed, every span kept."""
 
@@ -49,6 +60,8 @@ class Spec:
     blocks: dict[str, BlockDef]
     network: Item
     table: SpanTable
+    outputs: OutputsDecl | None = None
+    init: tuple[InitDecl, ...] = ()
 
     @property
     def source(self) -> SourceFile:
@@ -92,8 +105,34 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS)
         _check_name(name, ("blocks", name), table, reserved | {p for p, _ in params})
         blocks[name] = _block(name, block, data["blocks"][name], parser, table, reserved)
     network = parser.item(data["network"], ("network",))
+    outputs = None
+    if record.outputs is not None:
+        outputs = _outputs(record.outputs, table)
+    init = tuple(_init(("init", i), rule, raw, parser, table)
+                 for i, (rule, raw) in enumerate(zip(record.init, data.get("init", []))))
     return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
-                network, table)
+                network, table, outputs, init)
+
+
+def _outputs(record, table: SpanTable) -> OutputsDecl:
+    path = ("outputs",)
+    _check_name(record.name, path + ("name",), table, reserved=set(), key=False)
+    for field in record.fields:
+        _check_name(field, path + ("fields", field), table, reserved=set())
+    return OutputsDecl(record.name, tuple(record.fields.items()), table.key(path))
+
+
+def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable) -> InitDecl:
+    from archdsl.ops import OPS
+
+    if record.op is not None and record.op not in OPS:
+        raise error("E0304", f"unknown op `{record.op}`", table.value(path + ("op",)),
+                    help=suggest(record.op, OPS) or "init rules select ops by name")
+    when = parser.expr(raw["when"], path + ("when",)) if "when" in raw else \
+        SExpr(ast.Const(0, 0, True), table.value(path))
+    weight, bias = (parser.expr(raw[k], path + (k,)) if raw.get(k) is not None else None
+                    for k in ("weight", "bias"))
+    return InitDecl(record.op, record.name, when, weight, bias, table.value(path))
 
 
 def _block(name: str, record: BlockRecord, raw: dict, parser: ItemParser, table: SpanTable,

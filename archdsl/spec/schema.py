@@ -34,6 +34,7 @@ ITEM_JSON_SCHEMA = {
         {"$ref": "#/$defs/BranchesRecord"},
         {"$ref": "#/$defs/RepeatRecord"},
         {"$ref": "#/$defs/CondRecord"},
+        {"$ref": "#/$defs/HeadRecord"},
         {"type": "object", "minProperties": 1, "maxProperties": 1,
          "additionalProperties": {_ITEM_MARK: True},
          "description": "A named layer: `name: layer`."},
@@ -52,10 +53,16 @@ class ResidualRecord(Record):
     shortcut: ItemData = Field(
         None, description="Applied to the input only where the body changes its shape; "
                           "elsewhere the shortcut is the identity.")
-    merge: Literal["add", "concat"] = Field(
-        "add", description="How body and shortcut combine: `add` (ResNet) or `concat` "
-                           "(DenseNet: channels of the input, then of the body).")
+    merge: ExprData = Field(
+        "add", description="How body and shortcut combine: a merge op such as `add` (ResNet), "
+                           "`concat` (DenseNet: channels of the input, then of the body), "
+                           "`mean`, or `join(drop=0.15)`.")
     post: ItemData = Field(None, description="Layers applied after the merge, e.g. `relu`.")
+    drop_path: ExprData = Field(
+        None, description="Stochastic depth: the probability of keeping the body in training, "
+                          "or `linear(p)`: decaying linearly over the network's residuals to p "
+                          "(Huang et al., arXiv:1603.09382). In eval mode the body is scaled "
+                          "by that probability.")
 
 
 class ResidualItem(Record):
@@ -69,8 +76,9 @@ class BranchesRecord(Record):
         "anyOf": [{"type": "array", "items": {_ITEM_MARK: True}},
                   {"type": "object", "additionalProperties": {_ITEM_MARK: True}}]})] = \
         Field(description="The paths: a list, or a mapping from names to paths.")
-    merge: Literal["concat", "add", "mean"] = Field(
-        description="How the paths' outputs combine.")
+    merge: ExprData = Field(
+        description="How the paths' outputs combine: `concat`, `add`, `mean`, "
+                    "`join(drop=0.15)`.")
 
 
 class RepeatRecord(Record):
@@ -93,6 +101,43 @@ class CondRecord(Record):
                             description="The layer where it does not (default: nothing).")
 
 
+class HeadRecord(Record):
+    """An auxiliary output: computed from the current tensor, in training mode only."""
+
+    auxiliary: ItemData = Field(description="The head's layers. The main path continues with "
+                                            "the head's input.")
+
+
+class OutputsRecord(Record):
+    """What the network returns in training mode when it has heads."""
+
+    name: str = Field(description="The name of the returned NamedTuple type, e.g. "
+                                  "GoogLeNetOutputs.")
+    fields: dict[str, str] = Field(
+        description="Field name -> `network` (the main output) or a head's name, in order.")
+
+
+class InitRecord(Record):
+    """One initialisation rule; later rules override earlier ones."""
+
+    op: str | None = Field(None, description="Apply to every layer of this op, e.g. `conv`.")
+    name: str | None = Field(None, description="Apply to layers whose qualified name matches "
+                                               "this glob, e.g. `layer*.*.bn3`.")
+    when: ExprData = Field(True, description="Apply only if this holds, e.g. a param.")
+    weight: ExprData = Field(None, description="A number, or normal(mean, std), "
+                                               "trunc_normal(mean, std, a, b), uniform(a, b), "
+                                               "kaiming_normal(a, mode, nonlinearity), "
+                                               "kaiming_uniform(…), xavier_normal(gain), "
+                                               "xavier_uniform(gain).")
+    bias: ExprData = Field(None, description="As for `weight`.")
+
+    @model_validator(mode="after")
+    def _selects(self) -> InitRecord:
+        if self.op is None and self.name is None:
+            raise ValueError("an init rule needs `op:` or `name:`")
+        return self
+
+
 class BlockRecord(Record):
     """A reusable block: arguments, derived values, and a body."""
 
@@ -109,7 +154,7 @@ class BlockRecord(Record):
                                             "`body: {residual: …}`.")
     branches: Any = Field(None, description="With `merge`: shorthand for "
                                             "`body: {branches: …, merge: …}`.")
-    merge: Literal["concat", "add", "mean"] | None = Field(None, description="See `branches`.")
+    merge: ExprData = Field(None, description="See `branches`.")
 
     @model_validator(mode="after")
     def _one_body(self) -> BlockRecord:
@@ -139,9 +184,14 @@ class SpecRecord(Record):
     blocks: dict[str, BlockRecord] = Field(default_factory=dict,
                                            description="Block definitions.")
     network: list[ItemData] = Field(min_length=1, description="The layers, in order.")
+    outputs: OutputsRecord | None = Field(
+        None, description="Training-mode outputs when the network has `auxiliary:` heads.")
+    init: list[InitRecord] = Field(default_factory=list,
+                                   description="Weight initialisation rules, in order.")
 
 
 RECORDS_BY_KEY: dict[str, type[Record]] = {
+    "auxiliary": HeadRecord,
     "residual": ResidualItem,
     "branches": BranchesRecord,
     "repeat": RepeatRecord,
@@ -153,7 +203,8 @@ def json_schema() -> dict:
     """The JSON Schema of the spec format, for editors."""
     schema = SpecRecord.model_json_schema()
     defs = schema.setdefault("$defs", {})
-    for record in (ResidualItem, ResidualRecord, BranchesRecord, RepeatRecord, CondRecord):
+    for record in (ResidualItem, ResidualRecord, BranchesRecord, RepeatRecord, CondRecord,
+                   HeadRecord):
         sub = record.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[record.__name__] = sub

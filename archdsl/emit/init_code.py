@@ -1,0 +1,82 @@
+"""The generated `init_weights` method: the spec's `init` rules as PyTorch code."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from archdsl.diagnostics import Diagnostic, Severity
+from archdsl.emit import code
+from archdsl.graph import Graph
+from archdsl.spec.init import InitCall, InitRule
+
+INDENT = "    "
+
+
+def _matches(graph: Graph, rule: InitRule) -> list:
+    """The op nodes with parameters that a rule selects."""
+    return [node for node in graph.ops() if node.op.parameter_names()
+            and (rule.op is None or node.op.name == rule.op)
+            and (rule.name is None or fnmatchcase(node.name, rule.name))]
+
+
+def unmatched(graph: Graph) -> list[Diagnostic]:
+    """Warnings for name rules that select nothing (a typo in a glob does nothing)."""
+    return [Diagnostic("W0102", f"init rule `name: {rule.name}` matches no layer with "
+                       "parameters", rule.span, severity=Severity.WARNING,
+                       help="check the glob against the layer names (`archdsl summary`)")
+            for rule in graph.init_rules if rule.name and not _matches(graph, rule)]
+
+
+def _modules_of(graph: Graph, nodes: list) -> list[str]:
+    classes = []
+    for node in nodes:
+        inputs = [graph.shape(s) for s in graph.inputs(node.name)]
+        func = node.op.module(inputs, node.shape).func
+        if func not in classes:
+            classes.append(func)
+    return classes
+
+
+def _init_line(call: InitCall, tensor: str) -> code.Call:
+    arguments = tuple((k, v) for k, v in call.arguments)
+    return code.Call(f"nn.init.{call.function}", (code.Var(tensor),), arguments)
+
+
+def init_method(graph: Graph, file_name: str) -> list[str]:
+    """The lines of `init_weights`, or [] when the spec has no init rules that apply."""
+    blocks: list[list[str]] = []
+    uses_names = False
+    for rule in graph.init_rules:
+        nodes = _matches(graph, rule)
+        if not nodes:
+            continue
+        tests = []
+        if rule.op is not None:
+            classes = _modules_of(graph, nodes)
+            kinds = classes[0] if len(classes) == 1 else f"({', '.join(classes)})"
+            tests.append(f"isinstance(module, {kinds})")
+        if rule.name is not None:
+            uses_names = True
+            tests.append(f"fnmatchcase(name, {code.literal(rule.name)})")
+        body = []
+        for attribute, call in (("weight", rule.weight), ("bias", rule.bias)):
+            if call is None:
+                continue
+            line = code.render(_init_line(call, f"module.{attribute}"))
+            if not all(attribute in n.op.parameter_names() for n in nodes):
+                body += [f"if module.{attribute} is not None:", f"{INDENT}{line}"]
+            else:
+                body.append(line)
+        if body:
+            blocks.append([f"if {' and '.join(tests)}:  # {file_name}:{rule.span.line}"] +
+                          [INDENT + line for line in body])
+    if not blocks:
+        return []
+    loop = "for name, module in self.named_modules():" if uses_names else \
+        "for module in self.modules():"
+    lines = ["", f"{INDENT}def init_weights(self) -> None:",
+             f'{INDENT * 2}"""Initialise the weights by the spec\'s `init` rules, in order."""',
+             f"{INDENT * 2}{loop}"]
+    for block in blocks:
+        lines += [INDENT * 3 + line for line in block]
+    return lines

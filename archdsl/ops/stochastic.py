@@ -1,0 +1,123 @@
+"""Ops that drop paths at random in training: stochastic depth and FractalNet's join.
+
+Neither exists in torch.nn, so each brings the source of a small helper module
+(`support`) that the emitter writes once into the generated file; the file
+stays self-contained.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from archdsl.emit import code
+from archdsl.ops.base import Op, Params, register
+from archdsl.ops.merge import Add
+
+DROP_PATH_SOURCE = '''
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al., arXiv:1603.09382): keep the input with
+    probability `survival` in training, else zero it.
+
+    mode "batch" decides once for the whole mini-batch (the paper), "sample" per
+    sample. rescale "test" scales by `survival` in eval mode (the paper); "train"
+    divides by it in training instead, and is the identity in eval mode.
+    """
+
+    def __init__(self, survival: float, mode: str = "batch", rescale: str = "test") -> None:
+        super().__init__()
+        self.survival = survival
+        self.mode = mode
+        self.rescale = rescale
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return x * self.survival if self.rescale == "test" else x
+        if self.mode == "batch":
+            shape = [1] * x.dim()
+        else:
+            shape = [x.shape[0]] + [1] * (x.dim() - 1)
+        keep = (torch.rand(shape, device=x.device) < self.survival).to(x.dtype)
+        if self.rescale == "train":
+            keep = keep / self.survival
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"survival={self.survival}, mode={self.mode!r}, rescale={self.rescale!r}"
+'''.strip("\n")
+
+JOIN_SOURCE = '''
+class Join(nn.Module):
+    """FractalNet's join (Larsson et al., arXiv:1605.07648): the mean of its inputs.
+
+    In training each input is dropped with probability `drop` (local drop-path),
+    keeping at least one.
+    """
+
+    def __init__(self, drop: float = 0.0) -> None:
+        super().__init__()
+        self.drop = drop
+
+    def forward(self, inputs: list[Tensor]) -> Tensor:
+        if not self.training or self.drop == 0.0:
+            return torch.stack(inputs).mean(0)
+        keep = torch.rand(len(inputs)) >= self.drop
+        if not bool(keep.any()):
+            keep[int(torch.randint(len(inputs), (1,)))] = True
+        kept = [x for x, k in zip(inputs, keep.tolist()) if k]
+        return torch.stack(kept).mean(0)
+
+    def extra_repr(self) -> str:
+        return f"drop={self.drop}"
+'''.strip("\n")
+
+
+class DropPathParams(Params):
+    survival: float = Field(gt=0, le=1, description="Probability of keeping the path.")
+    mode: Literal["batch", "sample"] = "batch"
+    rescale: Literal["test", "train"] = "test"
+    linear_to: float | None = Field(
+        None, gt=0, le=1, description="Set by a residual's `drop_path: linear(p)`: the "
+                                      "survival decays over the network's residuals to p.")
+
+
+@register
+class DropPath(Op):
+    """Stochastic depth on a residual body (identity-shaped)."""
+
+    name = "drop_path"
+    Params = DropPathParams
+    support = DROP_PATH_SOURCE
+
+    def other_flops(self, inputs, output):
+        return output.numel
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("DropPath", (self.p.survival,),
+                         (("mode", self.p.mode), ("rescale", self.p.rescale)), ("survival",),
+                         (("mode", "batch"), ("rescale", "test")))
+
+
+class JoinParams(Params):
+    drop: float = Field(0.0, ge=0, lt=1, description="Local drop-path probability per input.")
+
+
+@register
+class Join(Op):
+    """The element-wise mean of inputs of one shape, with local drop-path in training."""
+
+    name = "join"
+    Params = JoinParams
+    min_inputs = 2
+    max_inputs = None
+    support = JOIN_SOURCE
+
+    def infer(self, inputs):
+        return Add.infer(self, inputs)
+
+    def other_flops(self, inputs, output):
+        return len(inputs) * output.numel
+
+    def module(self, inputs, output, inplace=False):
+        return code.Call("Join", (), (("drop", self.p.drop),), (), (("drop", 0.0),))
