@@ -95,6 +95,7 @@ class Scope:
     defined_at: Span | None = None  # the block's definition
     bindings: dict[str, object] = field(default_factory=dict)  # a block's args and lets
     arg_defaults: dict[str, object] = field(default_factory=dict)  # of the block's args
+    mentions: frozenset[str] = frozenset()  # names in the call that made this block
     children: list[Member | Ghost] = field(default_factory=list)
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None

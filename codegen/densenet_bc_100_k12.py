@@ -41,7 +41,7 @@ class DenseLayer(nn.Module):
         out = self.norm2(out)
         out = self.relu2(out)
         out = self.conv2(out)  # (N, 12, H, W)
-        out = torch.cat([x, out], 1)  # (N, C, H, W)
+        out = torch.cat([x, out], 1)  # (N, in_channels + 12, H, W)
         return out
 
 

@@ -81,7 +81,8 @@ def literal(value: Literal) -> str:
         return repr(float(value))
     if isinstance(value, str):
         text = str(value)
-        return f'"{text}"' if text.isidentifier() and text.isascii() else repr(text)
+        plain = text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+        return f'"{text}"' if plain else repr(text)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"

@@ -20,6 +20,8 @@ from archdsl.emit import code
 from archdsl.emit.instances import Instance
 
 WILD = "<absent>"
+# Constructor arguments that come from the input's shape, not from the spec's text.
+INPUT_SLOTS = frozenset({"in_channels", "in_features", "num_features"})
 BINDABLE_SLOTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
                             "out_features", "stride", "groups"})
 RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
@@ -172,9 +174,12 @@ class Grouper:
             first = next(iter(vector.values()))
             if all(_same(v, first) for v in vector.values()):
                 continue
-            param = self._matching(group.params, vector, "")
+            slot = slot_name(built[next(iter(vector))][local], position)
+            mentions = set() if slot in INPUT_SLOTS else \
+                set().union(*(inst.mentions.get(local, ()) for inst in group.instances))
+            param = self._mentioned(group, candidates, vector, mentions, used) or \
+                self._matching(group.params, vector, "")
             if param is None:
-                slot = slot_name(built[next(iter(vector))][local], position)
                 param = self._new_param(candidates, vector, n, f"{local}_{slot}", used)
                 group.params.append(param)
             group.holes[(local, position)] = param
@@ -201,6 +206,22 @@ class Grouper:
         group.params.sort(key=lambda p: p.has_default)
         for i, inst in enumerate(group.instances):
             inst.param_values = {p.name: p.values[i] for p in group.params}
+
+    def _mentioned(self, group: Group, candidates, vector, mentions, used) -> Param | None:
+        """The parameter for a block argument or `let` value that the member's own spec
+        text names and whose values match (`conv(e1, 1)` -> `e1`, even where e3 == e1)."""
+        for name, values, default in candidates:
+            if name in mentions and all(_same(values[i], v) for i, v in vector.items()):
+                existing = next((p for p in group.params if p.name == name), None)
+                if existing is not None:
+                    return existing
+                if name in used:
+                    continue
+                used.add(name)
+                param = Param(name, list(values), default=default)
+                group.params.append(param)
+                return param
+        return None
 
     @staticmethod
     def _matching(params: list[Param], vector: dict[int, object], slot: str) -> Param | None:

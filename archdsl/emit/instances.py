@@ -46,6 +46,7 @@ class Instance:
     in_type: TensorType
     out_type: TensorType
     sequential_base: bool  # the class is an nn.Sequential subclass (positional block)
+    mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # per member
     param_values: dict[str, object] = field(default_factory=dict)
 
 
@@ -166,8 +167,29 @@ class Builder:
     def instance(self, scope: Scope) -> Instance:
         members = self.member_constructors(scope)
         steps = [] if scope.positional else self.steps(scope, members)
+        mentions = {}
+        for child in scope.children:
+            if isinstance(child, Member) and child.node is not None:
+                call = self.graph.node(child.node).call
+                mentions[child.local] = call.mentions if call else frozenset()
+            elif isinstance(child, Member):
+                mentions[child.local] = self._mentions_below(child.scope)
         return Instance(scope, members, steps, self.graph.shape(scope.input),
-                        self.graph.shape(scope.output), sequential_base=scope.positional)
+                        self.graph.shape(scope.output), sequential_base=scope.positional,
+                        mentions=mentions)
+
+    def _mentions_below(self, path: tuple[str, ...]) -> frozenset[str]:
+        """Names mentioned by the calls that built scope `path` and its inline members."""
+        scope = self.graph.scope(path)
+        found = set(scope.mentions)
+        if scope.block is None:
+            for child in scope.children:
+                if isinstance(child, Member) and child.node is not None:
+                    call = self.graph.node(child.node).call
+                    found |= call.mentions if call else set()
+                elif isinstance(child, Member):
+                    found |= self._mentions_below(child.scope)
+        return frozenset(found)
 
     def steps(self, scope: Scope, members: dict[str, object]) -> list[Step]:
         redirect = {(g.consumer, g.port): f"ghost:{g.local}" for g in scope.children

@@ -286,7 +286,8 @@ def _outputs_class(graph: Graph) -> list[str]:
     lines = [f"class {kind}(NamedTuple):",
              f'{INDENT}"""What {camel_case(graph.name)} returns in training mode."""', ""]
     for field, value in fields:
-        lines.append(f"{INDENT}{field}: {'Tensor' if value == graph.output else 'Optional[Tensor]'}")
+        kind = "Tensor" if value == graph.output else "Optional[Tensor]"
+        lines.append(f"{INDENT}{field}: {kind}")
     return lines
 
 
@@ -350,7 +351,19 @@ def _dim_text(group: Group, d: int, values: list[int], inputs: list[TensorType],
         return str(values[0])
     ints = [p for p in group.params if not p.flag and all(type(v) is int for v in p.values)]
     if d == 0:
-        return next((p.name for p in ints if p.values == values), "C")
+        exact = next((p.name for p in ints if p.values == values), None)
+        if exact:
+            return exact
+        for p in ints:  # e.g. a DenseNet layer's concat: in_channels + 32
+            offsets = {v - pv for v, pv in zip(values, p.values)}
+            if len(offsets) == 1:
+                offset = offsets.pop()
+                return f"{p.name} {'+' if offset >= 0 else '-'} {abs(offset)}"
+        for i, p in enumerate(ints):  # e.g. SqueezeNet's Fire: expand1x1 + expand3x3
+            for q in ints[i + 1:]:
+                if all(v == a + b for v, a, b in zip(values, p.values, q.values)):
+                    return f"{p.name} + {q.name}"
+        return "C"
     axis = "HW"[d - 1] if rank == 3 else f"D{d}"
     source = [t.dims[d] if t.rank == rank else None for t in inputs]
     if values == source:

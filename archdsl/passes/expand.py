@@ -42,6 +42,7 @@ class Frame:
     scope: Scope
     env: Mapping[str, object]
     depth: int = 0
+    hint: str = "out"  # the variable name for merges placed here (a branch's name inside it)
 
 
 def expand(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS
@@ -243,6 +244,7 @@ class _Expander:
                                  origin=f"block:{block.name}", block=block,
                                  bindings={**args, **lets})
         scope.span = call.span
+        scope.mentions = call.mentions
         scope.doc = block.doc
         scope.defined_at = block.span
         scope.arg_defaults = {a.name: self.evaluator.eval(a.default.node, env, a.default.span)
@@ -279,8 +281,8 @@ class _Expander:
         for arg in block.args:
             if arg.name in given:
                 value = given[arg.name]
-                if arg.type is not None or arg.default is not None:
-                    value = self._check_arg(block, arg, value, spans[arg.name], env)
+                if arg.type is not None:
+                    value = self._check_arg(block, arg, value, spans[arg.name])
                 out[arg.name] = value
             elif arg.default is not None:
                 out[arg.name] = self.evaluator.eval(arg.default.node, env, arg.default.span)
@@ -290,15 +292,13 @@ class _Expander:
                             help=f"pass it: `{block.name}({arg.name}=…)`")
         return out
 
-    def _check_arg(self, block, arg, value, span, env):
+    def _check_arg(self, block, arg, value, span):
+        """A required argument's value against its declared type.
+
+        An optional argument is not typed by its default (a kernel of 1 may also be
+        given as [1, 7]); the op that uses it checks it."""
         want = arg.type
-        if want is None:  # an optional argument takes the type of its default
-            default = self.evaluator.eval(arg.default.node, env, arg.default.span)
-            want = type_name(default) if default is not None else None
-            if want == "string":
-                want = "str"
         ok = {
-            None: True,
             "int": isinstance(value, int) and not isinstance(value, bool),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
@@ -347,7 +347,7 @@ class _Expander:
             copy_kwargs = [(k, 1 if (i and k == "stride" and has_stride) else v)
                            for k, v in base_kwargs]
             copy = LayerCall("block", inner.name, inner.args, tuple(copy_kwargs), call.span,
-                             inner.arg_spans, tuple(base_spans))
+                             inner.arg_spans, tuple(base_spans), call.mentions)
             x = self.block(block, copy, inner_frame, x, str(i), None)
         scope.output = x
         return x
@@ -359,6 +359,7 @@ class _Expander:
         if item is None:
             return x
         start = len(frame.scope.children)
+        frame = replace(frame, hint=hint)
         out = self.element(item, frame, x) if not isinstance(item, it.Seq) or \
             frame.scope.positional else self.fill(item, frame, x)
         children = frame.scope.children
@@ -376,14 +377,14 @@ class _Expander:
                         help=f"the merge ops are: {', '.join(merges)}")
         return call
 
-    def merge(self, call: LayerCall, inputs: list[str], frame: Frame, hint="out",
+    def merge(self, call: LayerCall, inputs: list[str], frame: Frame,
               mismatch_help: str = "") -> str:
         op = OPS[call.name].bind(call)
         local = frame.scope.allocate(call.name)
         node = Node(qualify(frame.scope.path, local), op, call.span, frame.scope.path, local,
                     call=call)
         self.graph.add_node(node, inputs)
-        frame.scope.children.append(Member(local, node=node.name, hint=hint))
+        frame.scope.children.append(Member(local, node=node.name, hint=frame.hint))
         infer_node(self.graph, node.name, mismatch_help)
         return node.name
 

@@ -36,6 +36,9 @@ class LayerCall:
     span: Span
     arg_spans: tuple[Span, ...] = ()
     kw_spans: tuple[Span, ...] = ()
+    # Names the arguments were written with (`conv(width, 3)` mentions `width`): the
+    # emitter names generated constructor parameters after them.
+    mentions: frozenset[str] = frozenset()
 
     def kwarg_span(self, name: str) -> Span:
         for (key, _), span in zip(self.kwargs, self.kw_spans):
@@ -277,9 +280,13 @@ class Evaluator:
                         host.slice(node.func.start, node.func.end),
                         help=suggest(name, known) or
                         "ops are listed in the README; blocks are defined under `blocks:`")
+        mentions = set()
+        for argument in (*node.args, *(k.value for k in node.kwargs)):
+            mentions |= ast.names_in(argument)
         return LayerCall(kind, name, args, kwargs, span,
                          tuple(host.slice(a.start, a.end) for a in node.args),
-                         tuple(host.slice(k.start, k.end) for k in node.kwargs))
+                         tuple(host.slice(k.start, k.end) for k in node.kwargs),
+                         frozenset(mentions))
 
     # -- checks
 

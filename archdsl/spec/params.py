@@ -115,7 +115,7 @@ def _conform(value: object, default: object, o: Override) -> object:
     elif isinstance(default, tuple):
         ok = isinstance(value, tuple)
         if ok and default:
-            value = tuple(_conform(v, default[0], o) for v in value)
+            value = tuple(_conform_element(v, default, o) for v in value)
     else:
         ok = type(value) is type(default)
     if not ok:
@@ -123,6 +123,18 @@ def _conform(value: object, default: object, o: Override) -> object:
                     f"gives {a_type(value)} ({value!r})", o.span,
                     help=f"give {a_type(default)}, like the default {default!r}")
     return value
+
+
+def _conform_element(value: object, default: tuple, o: Override) -> object:
+    """An element of a list override: of the type of one of the default's elements
+    (VGG's cfg mixes ints and 'M')."""
+    kinds = {type(v) for v in default}
+    if type(value) in kinds or (isinstance(value, int) and not isinstance(value, bool)
+                                and float in kinds):
+        sample = next(v for v in default if type(v) is type(value) or
+                      (type(v) is float and type(value) is int))
+        return _conform(value, sample, o)
+    return _conform(value, default[0], o)
 
 
 def _freeze(value: object, name: str) -> object:
