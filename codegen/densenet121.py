@@ -157,6 +157,7 @@ class Densenet121(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # densenet121.yaml:54
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet121.yaml:55
         self.classifier = nn.Linear(1024, 1000)  # densenet121.yaml:57
+        self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)
@@ -166,3 +167,14 @@ class Densenet121(nn.Module):
         x = torch.flatten(x, 1)  # (N, 1024)
         x = self.classifier(x)  # (N, 1000)
         return x
+
+    def init_weights(self) -> None:
+        """Initialise the weights by the spec's `init` rules, in order."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):  # densenet121.yaml:60
+                nn.init.kaiming_normal_(module.weight)
+            if isinstance(module, nn.BatchNorm2d):  # densenet121.yaml:62
+                nn.init.constant_(module.weight, val=1.0)
+                nn.init.constant_(module.bias, val=0.0)
+            if isinstance(module, nn.Linear):  # densenet121.yaml:65
+                nn.init.constant_(module.bias, val=0.0)

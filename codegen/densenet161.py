@@ -177,6 +177,7 @@ class Densenet161(nn.Module):
         self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:54
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet161.yaml:55
         self.classifier = nn.Linear(2208, 1000)  # densenet161.yaml:57
+        self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)
@@ -186,3 +187,14 @@ class Densenet161(nn.Module):
         x = torch.flatten(x, 1)  # (N, 2208)
         x = self.classifier(x)  # (N, 1000)
         return x
+
+    def init_weights(self) -> None:
+        """Initialise the weights by the spec's `init` rules, in order."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):  # densenet161.yaml:60
+                nn.init.kaiming_normal_(module.weight)
+            if isinstance(module, nn.BatchNorm2d):  # densenet161.yaml:62
+                nn.init.constant_(module.weight, val=1.0)
+                nn.init.constant_(module.bias, val=0.0)
+            if isinstance(module, nn.Linear):  # densenet161.yaml:65
+                nn.init.constant_(module.bias, val=0.0)

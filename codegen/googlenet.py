@@ -270,9 +270,9 @@ class Googlenet(nn.Module):
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):  # googlenet.yaml:77
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2.0, b=2.0)
+                nn.init.trunc_normal_(module.weight, std=0.01)
             if isinstance(module, nn.Linear):  # googlenet.yaml:79
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2.0, b=2.0)
+                nn.init.trunc_normal_(module.weight, std=0.01)
             if isinstance(module, nn.BatchNorm2d):  # googlenet.yaml:81
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

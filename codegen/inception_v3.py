@@ -420,13 +420,11 @@ class InceptionV3(nn.Module):
         """Initialise the weights by the spec's `init` rules, in order."""
         for name, module in self.named_modules():
             if isinstance(module, nn.Conv2d):  # inception_v3.yaml:131
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.1, a=-2.0, b=2.0)
+                nn.init.trunc_normal_(module.weight, std=0.1)
             if isinstance(module, nn.Linear):  # inception_v3.yaml:133
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.1, a=-2.0, b=2.0)
+                nn.init.trunc_normal_(module.weight, std=0.1)
             if isinstance(module, nn.BatchNorm2d):  # inception_v3.yaml:135
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if fnmatchcase(name, "AuxLogits.conv1.conv"):  # inception_v3.yaml:138
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2.0, b=2.0)
-            if fnmatchcase(name, "AuxLogits.fc"):  # inception_v3.yaml:140
-                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.001, a=-2.0, b=2.0)
+            if fnmatchcase(name, "AuxLogits.fc"):  # inception_v3.yaml:141
+                nn.init.trunc_normal_(module.weight, std=0.001)

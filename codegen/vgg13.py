@@ -54,6 +54,7 @@ class Vgg13(nn.Module):
             nn.Dropout(p=0.5),
             nn.Linear(4096, 1000),
         )
+        self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)
@@ -62,3 +63,13 @@ class Vgg13(nn.Module):
         x = torch.flatten(x, 1)  # (N, 25088)
         x = self.classifier(x)  # (N, 1000)
         return x
+
+    def init_weights(self) -> None:
+        """Initialise the weights by the spec's `init` rules, in order."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):  # vgg13.yaml:38
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(module.bias, val=0.0)
+            if isinstance(module, nn.Linear):  # vgg13.yaml:44
+                nn.init.normal_(module.weight, std=0.01)
+                nn.init.constant_(module.bias, val=0.0)

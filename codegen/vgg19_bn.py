@@ -83,6 +83,7 @@ class Vgg19Bn(nn.Module):
             nn.Dropout(p=0.5),
             nn.Linear(4096, 1000),
         )
+        self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)
@@ -91,3 +92,16 @@ class Vgg19Bn(nn.Module):
         x = torch.flatten(x, 1)  # (N, 25088)
         x = self.classifier(x)  # (N, 1000)
         return x
+
+    def init_weights(self) -> None:
+        """Initialise the weights by the spec's `init` rules, in order."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):  # vgg19_bn.yaml:39
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(module.bias, val=0.0)
+            if isinstance(module, nn.BatchNorm2d):  # vgg19_bn.yaml:42
+                nn.init.constant_(module.weight, val=1.0)
+                nn.init.constant_(module.bias, val=0.0)
+            if isinstance(module, nn.Linear):  # vgg19_bn.yaml:45
+                nn.init.normal_(module.weight, std=0.01)
+                nn.init.constant_(module.bias, val=0.0)

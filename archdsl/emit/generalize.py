@@ -236,8 +236,10 @@ class Grouper:
                 used.add(name)
                 return Param(name, list(values), default=default)
         name = _unique(fallback, used)
-        first = next(iter(vector.values()))
-        return Param(name, [vector.get(i, first) for i in range(n)])
+        if len(vector) == n:
+            return Param(name, [vector[i] for i in range(n)])
+        # Used only by a member some instances lack: those instances pass nothing.
+        return Param(name, [vector.get(i) for i in range(n)], default=None)
 
 
 def _unique(name: str, used: set[str]) -> str:

@@ -38,8 +38,8 @@ def _modules_of(graph: Graph, nodes: list) -> list[str]:
 
 
 def _init_line(call: InitCall, tensor: str) -> code.Call:
-    arguments = tuple((k, v) for k, v in call.arguments)
-    return code.Call(f"nn.init.{call.function}", (code.Var(tensor),), arguments)
+    return code.Call(f"nn.init.{call.function}", (code.Var(tensor),), call.arguments, (),
+                     call.defaults)
 
 
 def init_method(graph: Graph, file_name: str) -> list[str]:

@@ -191,11 +191,12 @@ def _signature(params: list[str]) -> list[str]:
 
 
 def _annotation(param: Param) -> str:
-    kinds = {type(v) for v in param.values}
+    kinds = {type(v) for v in param.values if v is not None}
     if len(kinds) == 1:
-        kind = kinds.pop()
-        return {bool: "bool", int: "int", float: "float", str: "str"}.get(kind, "tuple")
-    return "float" if kinds <= {int, float} else "object"
+        kind = {bool: "bool", int: "int", float: "float", str: "str"}.get(kinds.pop(), "tuple")
+    else:
+        kind = "float" if kinds <= {int, float} else "object"
+    return f"Optional[{kind}]" if None in param.values else kind
 
 
 def _origins(group: Group, local: str) -> tuple[str, ...]:
@@ -251,7 +252,8 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
         else:
             op = graph.node(step.node).op
             value = op.expression(args, step.in_types, step.out_type)
-        comment = f"  # {_shape_text(group, index)}" if _shape_changes(group, index) else ""
+        comment = f"  # {_shape_text(group, index, first.mentions.get(step.local, ()))}" \
+            if _shape_changes(group, index) else ""
         if step.auxiliary:
             out.add([f"{INDENT * 2}{target}: Optional[Tensor] = None",
                      f"{INDENT * 2}if self.training:"])
@@ -329,7 +331,7 @@ def _shape_changes(group: Group, index: int) -> bool:
                for inst in group.instances)
 
 
-def _shape_text(group: Group, index: int | None) -> str:
+def _shape_text(group: Group, index: int | None, mentions=()) -> str:
     """`(N, 256, 56, 56)`; with names where instances differ: `(N, width, H/stride, W)`."""
     types = _types(group, index)
     inputs = _types(group, None)
@@ -341,15 +343,16 @@ def _shape_text(group: Group, index: int | None) -> str:
     dims = ["N"]
     for d in range(rank):
         values = [t.dims[d] for t in types]
-        dims.append(_dim_text(group, d, values, inputs, rank))
+        dims.append(_dim_text(group, d, values, inputs, rank, mentions))
     return "(" + ", ".join(dims) + ")"
 
 
 def _dim_text(group: Group, d: int, values: list[int], inputs: list[TensorType],
-              rank: int) -> str:
+              rank: int, mentions=()) -> str:
     if all(v == values[0] for v in values):
         return str(values[0])
     ints = [p for p in group.params if not p.flag and all(type(v) is int for v in p.values)]
+    ints.sort(key=lambda p: p.name not in mentions)  # the names the step's spec text uses
     if d == 0:
         exact = next((p.name for p in ints if p.values == values), None)
         if exact:

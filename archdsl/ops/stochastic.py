@@ -65,7 +65,10 @@ class Join(nn.Module):
         keep = torch.rand(len(inputs)) >= self.drop
         if not bool(keep.any()):
             keep[int(torch.randint(len(inputs), (1,)))] = True
-        kept = [x for x, k in zip(inputs, keep.tolist()) if k]
+        kept: list[Tensor] = []
+        for i, x in enumerate(inputs):
+            if bool(keep[i]):
+                kept.append(x)
         return torch.stack(kept).mean(0)
 
     def extra_repr(self) -> str:

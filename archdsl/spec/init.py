@@ -75,6 +75,7 @@ class InitCall:
 
     function: str  # the torch.nn.init name, e.g. "kaiming_normal_"
     arguments: tuple[tuple[str, object], ...]
+    defaults: tuple[tuple[str, object], ...] = ()  # left out of the generated call
 
 
 @dataclass(frozen=True)
@@ -149,4 +150,6 @@ def _init_call(value: SExpr | None, evaluator: Evaluator, env: dict) -> InitCall
         raise error("E0203", f"`{name}`: `{where}` {err['msg'].lower()}",
                     value.span.slice(node.start, node.end),
                     help=f"{name} takes {', '.join(fields) or 'no arguments'}") from None
-    return InitCall(function, tuple(params))
+    defaults = tuple((k, f.default) for k, f in model.model_fields.items()
+                     if not f.is_required())
+    return InitCall(function, tuple(params), defaults)
