@@ -10,10 +10,11 @@ from archdsl.diagnostics import Diagnostic, error
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.passes import cost, schedule, validate
+from archdsl.passes import cost, rf, schedule, validate
 from archdsl.passes.expand import expand
 from archdsl.spec.load import Spec, load_spec
 from archdsl.spec.params import Override, parse_override, python_override
+from archdsl.summary import summarize
 
 
 @dataclass
@@ -33,6 +34,10 @@ class Architecture:
     def param_count(self) -> int:
         return cost.totals(self.graph).params
 
+    def summary(self, batch: int = 1, depth: int | None = None) -> dict:
+        """Totals and per-node cost, shape, receptive field (see archdsl.summary)."""
+        return summarize(self.graph, batch, depth)
+
     @cached_property
     def emitted(self) -> Emitted:
         return emit(self.graph, self.spec.path, self.spec.doc)
@@ -43,20 +48,23 @@ class Architecture:
 
 
 def load(spec: str | os.PathLike, *, overrides: list[str] = (),
-         limits: Limits = DEFAULT_LIMITS, **params) -> Architecture:
-    """Load and check a spec; `overrides` are `--set` strings, `params` keyword values."""
+         limits: Limits = DEFAULT_LIMITS, input: tuple[int, ...] | None = None,
+         **params) -> Architecture:
+    """Load and check a spec; `overrides` are `--set` strings, `params` keyword values,
+    `input` another input shape (C, H, W) than the spec's."""
     parsed = load_spec(os.fspath(spec), limits)
     return check(parsed, [parse_override(o) for o in overrides] +
-                 [python_override(k, v) for k, v in params.items()], limits)
+                 [python_override(k, v) for k, v in params.items()], limits, input)
 
 
-def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS
-          ) -> Architecture:
+def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS,
+          input: tuple[int, ...] | None = None) -> Architecture:
     """Expand, validate and cost a loaded spec."""
-    graph, params = expand(spec, overrides, limits)
+    graph, params = expand(spec, overrides, limits, input)
     schedule.run(graph)
     warnings = validate.run(graph)
     cost.run(graph)
+    rf.run(graph)
     return Architecture(spec, params, graph, warnings)
 
 

@@ -8,13 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from archdsl.diagnostics import Diagnostic, SpecError, render_github, render_json, render_text
+from archdsl.diagnostics import (
+    Diagnostic,
+    SpecError,
+    error,
+    render_github,
+    render_json,
+    render_text,
+)
+from archdsl.summary import CONVENTIONS
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -58,12 +69,78 @@ def _parser() -> argparse.ArgumentParser:
                    help="spec files, or directories searched for *.yaml")
     p.add_argument("--format", choices=["text", "json", "github"], default="text",
                    help="how to print diagnostics (github: Actions annotations)")
+    p.add_argument("--max-params", type=_amount, metavar="N",
+                   help="fail a spec with more parameters (e.g. 30M)")
+    p.add_argument("--max-macs", type=_amount, metavar="N",
+                   help="fail a spec with more multiply-accumulates per sample (e.g. 5G)")
     _add_set(p)
     p.set_defaults(run=_check)
+
+    p = sub.add_parser("summary", help="cost, shapes and receptive fields, per layer",
+                       description=CONVENTIONS, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("spec", help="the spec file")
+    _add_input(p)
+    p.add_argument("--batch", type=_positive, default=1, metavar="N",
+                   help="batch size for memory and MACs (default 1)")
+    p.add_argument("--depth", type=_positive, metavar="N",
+                   help="one row per module N levels down (e.g. 1: the stages)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_set(p)
+    p.set_defaults(run=_summary)
+
+    p = sub.add_parser("graph", help="draw the graph (dot, mermaid or svg)")
+    p.add_argument("spec", help="the spec file")
+    p.add_argument("--format", choices=["dot", "mermaid", "svg"], default="dot")
+    p.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    p.add_argument("--depth", type=_positive, metavar="N",
+                   help="draw modules deeper than N levels as one node")
+    _add_input(p)
+    _add_set(p)
+    p.set_defaults(run=_graph)
+
+    p = sub.add_parser("compare", help="params, MACs and memory of several specs")
+    p.add_argument("specs", nargs="+", metavar="SPEC|DIR")
+    _add_input(p)
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw the bubble chart (needs matplotlib: archdsl[plot])")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_compare)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.set_defaults(run=_schema)
     return parser
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", type=_shape, metavar="C,H,W",
+                   help="another input shape than the spec's (batch excluded)")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3,224,224") from None
+    if not 1 <= len(dims) <= 3 or min(dims) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3,224,224")
+    return dims
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _amount(text: str) -> int:
+    """`30M` -> 30_000_000; `5G`, `1.5e9`, `25000000` too."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount like 30M or 5G")
+    return int(float(match.group(1)) * _SUFFIXES[match.group(2).upper()])
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -112,6 +189,7 @@ def _check(args) -> int:
         try:
             arch = load(path, overrides=args.overrides)
             diagnostics += arch.warnings
+            _check_budgets(arch, args)
             if args.format == "text":
                 print(f"ok  {path}  ({arch.name}: {arch.param_count:,} parameters)")
         except SpecError as exc:
@@ -121,6 +199,98 @@ def _check(args) -> int:
     if args.format == "text" and len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _check_budgets(arch, args) -> None:
+    totals = arch.summary()["totals"]
+    span = arch.spec.table.value(("name",))
+    for figure, limit, flag in (("params", args.max_params, "--max-params"),
+                                ("macs", args.max_macs, "--max-macs")):
+        if limit is not None and totals[figure] > limit:
+            what = "parameters" if figure == "params" else "MACs per sample"
+            raise error("E0502", f"`{arch.name}` has {totals[figure]:,} {what}, over the "
+                        f"budget of {limit:,} ({flag})", span,
+                        label=f"{totals[figure] / 1e6:,.1f}M {what}",
+                        help=f"make the network smaller, or raise {flag}")
+
+
+def _summary(args) -> int:
+    from archdsl.api import load
+    from archdsl.summary import render
+
+    arch = load(_existing_file(args.spec), overrides=args.overrides, input=args.input)
+    summary = arch.summary(batch=args.batch, depth=args.depth)
+    print(json.dumps(summary, indent=2) if args.json else render(summary))
+    return EXIT_OK
+
+
+def _graph(args) -> int:
+    from archdsl.api import load
+    from archdsl.emit.picture import to_dot, to_mermaid
+
+    arch = load(_existing_file(args.spec), overrides=args.overrides, input=args.input)
+    if args.format == "mermaid":
+        text = to_mermaid(arch.graph, args.depth).encode()
+    else:
+        text = to_dot(arch.graph, args.depth).encode()
+        if args.format == "svg":
+            text = _svg(text)
+    if args.output:
+        _write_atomic(Path(args.output), lambda f: f.write(text))
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text.decode())
+    return EXIT_OK
+
+
+def _svg(dot_source: bytes) -> bytes:
+    dot = shutil.which("dot")
+    if dot is None:
+        raise UsageError("SVG needs Graphviz's `dot`, which is not installed (Debian/Ubuntu: "
+                         "apt install graphviz; macOS: brew install graphviz); or use "
+                         "--format dot and render it elsewhere")
+    result = subprocess.run([dot, "-Tsvg"], input=dot_source, capture_output=True,
+                            timeout=120)
+    if result.returncode != 0:
+        raise UsageError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def _compare(args) -> int:
+    from archdsl.api import load
+
+    rows = []
+    for path in _spec_files(args.specs):
+        totals = load(path, input=args.input).summary()["totals"]
+        rows.append({"spec": Path(path).stem, "params": totals["params"],
+                     "macs": totals["macs"], "activation_bytes": totals["activation_bytes"],
+                     "forward_backward_mb": totals["forward_backward_mb"]})
+    if args.plot:
+        from archdsl.plot import bubble_chart
+
+        try:
+            image = bubble_chart(rows)
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'archdsl[plot]'") from None
+        _write_atomic(Path(args.plot), lambda f: f.write(image))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_compare_table(rows))
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _compare_table(rows: list[dict]) -> str:
+    header = ("spec", "params (M)", "MACs (G)", "activations (MB)", "fwd+bwd (MB)")
+    lines = [header] + [(r["spec"], f"{r['params'] / 1e6:.2f}", f"{r['macs'] / 1e9:.3f}",
+                         f"{r['activation_bytes'] / 2**20:.1f}",
+                         f"{r['forward_backward_mb']:.1f}") for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(line, widths)))
+                     for line in lines)
 
 
 def _schema(args) -> int:

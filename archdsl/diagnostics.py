@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E0405": "invalid op configuration for its input",
     "E0500": "limit exceeded",
     "E0501": "runaway recursion",
+    "E0502": "over a budget set on the command line",
     "E0600": "invalid override",
     "E0700": "graph is not acyclic",
     "E0900": "internal error",

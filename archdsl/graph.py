@@ -24,6 +24,7 @@ from archdsl.tensor import TensorType
 
 if TYPE_CHECKING:
     from archdsl.passes.cost import Cost
+    from archdsl.passes.rf import Field
 
 INPUT = "<input>"
 
@@ -55,6 +56,7 @@ class Node:
     call: LayerCall | None = None
     shape: TensorType | None = None
     cost: Cost | None = None  # set by passes.cost
+    field: Field | None = None  # receptive field, set by passes.rf
 
 
 @dataclass(frozen=True)

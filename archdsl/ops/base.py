@@ -176,8 +176,10 @@ class Op:
         return 0
 
     def other_flops(self, inputs: Sequence[TensorType], output: TensorType) -> int:
-        """Work that is not a multiply-accumulate (normalisation, pooling, adds)."""
-        return 0
+        """Work that is not a multiply-accumulate (normalisation, pooling, adds).
+
+        Every op states this rule, zero included: a missing rule is a bug, not a 0."""
+        raise NotImplementedError(f"op `{self.name}` has no cost rule")
 
     def window(self, inputs: Sequence[TensorType]) -> Window | None:
         """The spatial window this op slides, or None for a pointwise op."""

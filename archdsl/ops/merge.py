@@ -41,6 +41,9 @@ class Concat(Op):
     functional = True
     shortcut_first = True  # DenseNet: the input's channels, then the new features
 
+    def other_flops(self, inputs, output):
+        return 0  # a copy, no arithmetic
+
     def infer(self, inputs):
         first = inputs[0]
         for other in inputs[1:]:

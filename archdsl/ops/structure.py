@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, Params, PositiveInt, expect_rank, register
+from archdsl.ops.base import Op, OpError, Params, PositiveInt, Window, expect_rank, register
 from archdsl.tensor import TensorType
 
 
@@ -18,6 +18,15 @@ class Flatten(Op):
 
     def infer(self, inputs):
         return TensorType((inputs[0].numel,))
+
+    def other_flops(self, inputs, output):
+        return 0  # a view
+
+    def window(self, inputs):
+        # Every output sees the whole input map: a window as large as the map.
+        spatial = inputs[0].spatial
+        return Window(spatial, spatial, (1,) * len(spatial), (0,) * len(spatial)) \
+            if spatial else None
 
     def module(self, inputs, output, inplace=False):
         return code.Call("nn.Flatten")
@@ -32,6 +41,9 @@ class Identity(Op):
 
     name = "identity"
     functional = True
+
+    def other_flops(self, inputs, output):
+        return 0
 
     def module(self, inputs, output, inplace=False):
         return code.Call("nn.Identity")
@@ -56,6 +68,9 @@ class Dropout(Op):
             raise OpError("E0403", f"`dropout` needs a (C, H, W) or (F,) input, got {inputs[0]}")
         return inputs[0]
 
+    def other_flops(self, inputs, output):
+        return output.numel  # the mask multiply, in training
+
     def module(self, inputs, output, inplace=False):
         return code.Call("nn.Dropout", (), (("p", self.p.p),))
 
@@ -78,6 +93,9 @@ class PadChannels(Op):
             raise OpError("E0405", f"pad_channels({self.p.out}) cannot shrink {x.channels} "
                           "channels", arg="out", help=f"give at least {x.channels}")
         return x.with_channels(self.p.out)
+
+    def other_flops(self, inputs, output):
+        return 0  # a copy
 
     def module(self, inputs, output, inplace=False):
         # On (N, C, H, W), a 3-D pad's front/back pair pads C.

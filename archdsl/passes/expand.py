@@ -45,20 +45,22 @@ class Frame:
     hint: str = "out"  # the variable name for merges placed here (a branch's name inside it)
 
 
-def expand(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS
-           ) -> tuple[Graph, dict[str, object]]:
-    """The graph of `spec` with `overrides` applied, and the resolved params."""
+def expand(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS,
+           input_shape: tuple[int, ...] | None = None) -> tuple[Graph, dict[str, object]]:
+    """The graph of `spec` with `overrides` applied (and another input shape, if
+    given), and the resolved params."""
     evaluator = Evaluator(OPS, spec.blocks, limits)
     params = resolve(spec, evaluator, list(overrides))
-    return _Expander(spec, evaluator, limits).run(params), params
+    shape = TensorType(tuple(input_shape or spec.input))
+    return _Expander(spec, evaluator, limits, shape).run(params), params
 
 
 class _Expander:
-    def __init__(self, spec: Spec, evaluator: Evaluator, limits: Limits):
+    def __init__(self, spec: Spec, evaluator: Evaluator, limits: Limits, shape: TensorType):
         self.spec = spec
         self.evaluator = evaluator
         self.limits = limits
-        self.graph = Graph(spec.name, TensorType(spec.input), limits)
+        self.graph = Graph(spec.name, shape, limits)
 
     def run(self, params: dict[str, object]) -> Graph:
         network = self.spec.network

@@ -1,0 +1,44 @@
+"""Receptive field and effective stride of every node, per spatial dimension.
+
+For a window of kernel k, stride s and dilation d applied to a node whose
+units see r input pixels, `jump` j apart (Araujo, Norris & Sim, "Computing
+Receptive Fields of Convolutional Neural Networks", Distill 2019):
+
+    r_out = r_in + d * (k - 1) * j_in        j_out = j_in * s
+
+A pointwise op keeps both. Where paths merge (add, concat, join), a unit sees
+the union of its inputs' fields: the maximum size and the largest jump. After
+`flatten` (a window over the whole map) a unit sees the whole input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archdsl.graph import INPUT, Graph
+
+
+@dataclass(frozen=True)
+class Field:
+    """What one unit of a node sees: `size` input pixels, `stride` pixels apart."""
+
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+def run(graph: Graph) -> Graph:
+    """Annotate every node with its Field (`node.field`)."""
+    spatial = graph.shape(INPUT).spatial
+    graph.node(INPUT).field = Field((1,) * len(spatial), (1,) * len(spatial))
+    for node in graph.ops():
+        sources = graph.inputs(node.name)
+        fields = [graph.node(s).field for s in sources]
+        size = tuple(max(f.size[i] for f in fields) for i in range(len(spatial)))
+        jump = tuple(max(f.stride[i] for f in fields) for i in range(len(spatial)))
+        window = node.op.window([graph.shape(s) for s in sources]) if spatial else None
+        if window is not None:
+            size = tuple(r + d * (k - 1) * j for r, k, d, j in
+                         zip(size, window.kernel, window.dilation, jump))
+            jump = tuple(j * s for j, s in zip(jump, window.stride))
+        node.field = Field(size, jump)
+    return graph
