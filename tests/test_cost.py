@@ -9,6 +9,7 @@ import textwrap
 import pytest
 import torch
 import torchvision.models as tv
+from fvcore.nn import FlopCountAnalysis
 
 import archdsl
 from archdsl.api import check
@@ -68,6 +69,18 @@ def test_macs_equal_the_documented_and_the_measured_count(spec):
     with torch.device("meta"):
         model = archdsl.build(arch)
     assert abs(macs - counted_macs(model, arch.spec.input)) <= 1e-3 * macs
+
+
+@pytest.mark.parametrize("spec", ["resnet50", "googlenet", "densenet121", "vgg16",
+                                  "inception_v3", "squeezenet1_1", "resnext50"])
+def test_macs_equal_fvcores_conv_and_linear_count(spec):
+    arch = archdsl.load(SPECS / f"{spec}.yaml")
+    model = archdsl.build(arch).eval()
+    analysis = FlopCountAnalysis(model, torch.zeros(1, *arch.spec.input))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    by_operator = analysis.by_operator()
+    assert by_operator["conv"] + by_operator["linear"] == arch.summary()["totals"]["macs"]
 
 
 @pytest.mark.parametrize("spec, fwd_bwd, params_mb, total_mb", [
