@@ -3,7 +3,8 @@
 from archdsl.api import Architecture, build, check, compile_source, load
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.limits import Limits
+from archdsl.weights import WeightReport, transfer
 
-__all__ = ["Architecture", "Diagnostic", "Limits", "SpecError", "build", "check",
-           "compile_source", "load"]
+__all__ = ["Architecture", "Diagnostic", "Limits", "SpecError", "WeightReport", "build",
+           "check", "compile_source", "load", "transfer"]
 __version__ = "0.1.0"

@@ -13,7 +13,8 @@ from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.passes import cost, rf, schedule, validate
 from archdsl.passes.expand import expand
 from archdsl.spec.load import Spec, load_spec
-from archdsl.spec.params import Override, parse_override, python_override
+from archdsl.spec.params import Override, parse_set, python_override
+from archdsl.spec.patch import Patch
 from archdsl.summary import summarize
 
 
@@ -52,8 +53,10 @@ def load(spec: str | os.PathLike, *, overrides: list[str] = (),
          **params) -> Architecture:
     """Load and check a spec; `overrides` are `--set` strings, `params` keyword values,
     `input` another input shape (C, H, W) than the spec's."""
-    parsed = load_spec(os.fspath(spec), limits)
-    return check(parsed, [parse_override(o) for o in overrides] +
+    sets = [parse_set(o) for o in overrides]
+    patches = [s for s in sets if isinstance(s, Patch)]
+    parsed = load_spec(os.fspath(spec), limits, patches)
+    return check(parsed, [s for s in sets if isinstance(s, Override)] +
                  [python_override(k, v) for k, v in params.items()], limits, input)
 
 

@@ -61,8 +61,31 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: codegen/<spec file name>.py)")
     p.add_argument("--torchscript", metavar="FILE.pt",
                    help="also save torch.jit.script of the module")
+    p.add_argument("--init-from", metavar="FILE.pt",
+                   help="a state_dict: load every tensor that fits (reported); saved "
+                        "with --weights and in --torchscript")
+    p.add_argument("--weights", metavar="FILE.pt", help="save the module's state_dict")
     _add_set(p)
     p.set_defaults(run=_compile)
+
+    p = sub.add_parser("diff", help="what changes from one variant to another")
+    p.add_argument("a", metavar="SPEC_A")
+    p.add_argument("b", metavar="SPEC_B", nargs="?",
+                   help="the other spec (default: SPEC_A with the --set overrides)")
+    p.add_argument("--depth", type=_positive, default=1, metavar="N",
+                   help="compare modules N levels down (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_set(p)
+    p.set_defaults(run=_diff)
+
+    p = sub.add_parser("sweep", help="every combination of param values, checked statically")
+    p.add_argument("spec")
+    p.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,…",
+                   help="values of one param (repeatable); combinations of all grids")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--plot", metavar="FILE.png", help="bubble chart (needs matplotlib)")
+    _add_input(p)
+    p.set_defaults(run=_sweep)
 
     p = sub.add_parser("check", help="check specs; exit 1 if any is invalid")
     p.add_argument("paths", nargs="+", metavar="SPEC|DIR",
@@ -159,21 +182,69 @@ def _compile(args) -> int:
     arch = archdsl.load(spec, overrides=args.overrides)
     output = Path(args.output) if args.output else Path("codegen") / f"{Path(spec).stem}.py"
     source = arch.source
-    script = None
-    if args.torchscript:
+    module = script = None
+    if args.init_from and not (args.weights or args.torchscript):
+        raise UsageError("--init-from needs --weights FILE.pt or --torchscript FILE.pt to "
+                         "save the result in")
+    if args.torchscript or args.weights:
         import torch
 
         module = archdsl.build(arch)
-        with warnings.catch_warnings():  # asked for by name: no deprecation notice
-            warnings.simplefilter("ignore", FutureWarning)
-            script = torch.jit.script(module)
+        if args.init_from:
+            state = torch.load(_existing_file(args.init_from), map_location="cpu",
+                               weights_only=True)
+            print(archdsl.transfer(state, module).render())
+        if args.torchscript:
+            with warnings.catch_warnings():  # asked for by name: no deprecation notice
+                warnings.simplefilter("ignore", FutureWarning)
+                script = torch.jit.script(module)
     _write_atomic(output, lambda f: f.write(source.encode()))
     print(f"wrote {output} ({arch.name}: {arch.param_count:,} parameters)")
+    if args.weights:
+        _write_atomic(Path(args.weights), lambda f: torch.save(module.state_dict(), f))
+        print(f"wrote {args.weights} (state_dict)")
     if script is not None:
-        import torch
-
         _write_atomic(Path(args.torchscript), lambda f: torch.jit.save(script, f))
         print(f"wrote {args.torchscript} (TorchScript)")
+    return EXIT_OK
+
+
+def _diff(args) -> int:
+    from archdsl.api import load
+    from archdsl.diff import diff, render
+    from archdsl.weights import WeightReport
+
+    if args.b is None and not args.overrides:
+        raise UsageError("diff needs two specs, or one spec and --set overrides")
+    a = load(_existing_file(args.a), overrides=[] if args.b is None else args.overrides)
+    b = load(_existing_file(args.b or args.a), overrides=args.overrides)
+    result = diff(a, b, args.depth)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        w = result["weights"]
+        report = WeightReport(w["unchanged"], [(r["name"], r["from"], r["to"])
+                                               for r in w["reshaped"]], w["new"], w["gone"])
+        print(render(result, report.render()))
+    return EXIT_OK
+
+
+def _sweep(args) -> int:
+    from archdsl.sweep import grid, render_csv, render_table, run
+
+    rows = run(_existing_file(args.spec), grid(args.grid), args.input)
+    print(render_table(rows))
+    if args.csv:
+        _write_atomic(Path(args.csv), lambda f: f.write(render_csv(rows).encode()))
+    if args.plot:
+        from archdsl.plot import bubble_chart
+
+        valid = [dict(r, spec=r["label"]) for r in rows if r["error"] is None]
+        try:
+            image = bubble_chart(valid)
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'archdsl[plot]'") from None
+        _write_atomic(Path(args.plot), lambda f: f.write(image))
     return EXIT_OK
 
 

@@ -38,12 +38,16 @@ CODES: dict[str, str] = {
     "E0500": "limit exceeded",
     "E0501": "runaway recursion",
     "E0502": "over a budget set on the command line",
+    "E0503": "`extends` cycle",
     "E0600": "invalid override",
     "E0700": "graph is not acyclic",
     "E0900": "internal error",
     "W0100": "unused layer",
-    "W0101": "unused param or block",
+    "W0101": "unused param, block, argument or `let` value",
     "W0102": "init rule selects nothing",
+    "W0103": "a window's stride leaves input pixels unused",
+    "W0104": "condition is constant: a dead branch",
+    "W0105": "too large to build without allow_large",
 }
 
 
@@ -119,22 +123,41 @@ def _span_json(span: Span) -> dict:
             "end_line": span.end_line, "end_col": span.end_col}
 
 
+_SHOWN_COLUMNS = 100  # a longer source line is cut to a window around the span
+
+
+def printable(text: str) -> str:
+    """`text` with control and invisible characters escaped (`\\x1b`, `\\u202e`): what a
+    spec says is echoed, and must not drive the terminal or reorder the line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def _snippet(span: Span, mark: str, note: str, gutter: int) -> list[str]:
-    text = span.source.line(span.line).replace("\t", " ")
+    # One character for one: columns stay aligned with the caret.
+    text = "".join(c if c.isprintable() else " " if c == "\t" else "\ufffd"
+                   for c in span.source.line(span.line))
     if span.end_line == span.line:
         width = max(span.end_col - span.col, 1)
     else:
         width = max(len(text) - span.col + 1, 1)
+    col = span.col
+    if len(text) > _SHOWN_COLUMNS:
+        start = max(0, min(col - 1 - _SHOWN_COLUMNS // 4, len(text) - _SHOWN_COLUMNS))
+        end = start + _SHOWN_COLUMNS
+        text = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+        col += (1 if start else 0) - start
+        width = max(min(width, len(text) - col + 1), 1)
     pad = " " * gutter
-    underline = " " * (span.col - 1) + mark * width
+    underline = " " * (col - 1) + mark * width
     if note:
-        underline += " " + note
+        underline += " " + printable(note)
     return [f"{pad} |", f"{str(span.line).rjust(gutter)} | {text}", f"{pad} | {underline}"]
 
 
 def render_text(diag: Diagnostic) -> str:
     """Render as `error[CODE]: message`, `--> file:line:col`, the line and a caret."""
-    lines = [f"{diag.severity.value}[{diag.code}]: {diag.message}"]
+    lines = [f"{diag.severity.value}[{diag.code}]: {printable(diag.message)}"]
     spans = [diag.span] if diag.span else []
     spans += [lb.span for lb in diag.labels]
     gutter = max((len(str(s.line)) for s in spans), default=1)
@@ -146,7 +169,7 @@ def render_text(diag: Diagnostic) -> str:
         lines.append(f"{pad}::: {lb.span}")
         lines += _snippet(lb.span, "-", lb.message, gutter)
     if diag.help:
-        lines.append(f"{pad} = help: {diag.help}")
+        lines.append(f"{pad} = help: {printable(diag.help)}")
     return "\n".join(lines)
 
 
@@ -170,4 +193,4 @@ def render_github(diag: Diagnostic) -> str:
                  f"endLine={s.end_line}", f"endColumn={s.end_col}"]
     props.append(f"title={_gh_escape(f'archdsl {diag.code}', True)}")
     message = diag.message + (f" (help: {diag.help})" if diag.help else "")
-    return f"::{diag.severity.value} {','.join(props)}::{_gh_escape(message)}"
+    return f"::{diag.severity.value} {','.join(props)}::{_gh_escape(printable(message))}"

@@ -102,24 +102,37 @@ class Scope:
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None
     output: str | None = None
+    # An index of `children`, brought up to date by member_names(): members are only
+    # appended, or replaced in place under the same name, so a 10,000-member module costs
+    # linear time, not quadratic.
+    _names: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _indexed: int = field(default=0, init=False, repr=False, compare=False)
+    _members: int = field(default=0, init=False, repr=False, compare=False)
+    _suffix: dict[str, int] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def member_names(self) -> set[str]:
-        return {c.local for c in self.children}
+        for child in self.children[self._indexed:]:
+            self._names.add(child.local)
+            self._members += isinstance(child, Member)
+        self._indexed = len(self.children)
+        return self._names
 
     def allocate(self, base: str) -> str:
         """A fresh member name: `base`, else `base_1`, `base_2`, …."""
-        taken = self.member_names() | self.reserved
+        names = self.member_names()
         if self.positional:
-            return str(sum(1 for c in self.children if isinstance(c, Member)))
-        if base not in taken:
+            return str(self._members)
+        if base not in names and base not in self.reserved:
             return base
-        n = 1
-        while f"{base}_{n}" in taken:
+        n = self._suffix.get(base, 1)  # names are never freed: the last one found is a floor
+        while f"{base}_{n}" in names or f"{base}_{n}" in self.reserved:
             n += 1
+        self._suffix[base] = n
         return f"{base}_{n}"
 
 

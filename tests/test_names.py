@@ -15,7 +15,8 @@ def test_module_attribute_list_covers_torch():
 
 def test_layer_names():
     assert layer_name_problem("conv1") == ""
-    for bad in ["class", "1conv", "conv-1", "_private", "__init__", "forward", "training",
-                "a" * 65, "x\n", "é", "match"]:
+    for bad in ["class", "1conv", "-conv", "conv-", "conv.1", "_private", "__init__",
+                "forward", "training", "a" * 65, "x\n", "é", "match"]:
         assert layer_name_problem(bad), bad
+    assert layer_name_problem("block1-0") == ""  # torchvision RegNet's sequence keys
     assert identifier_problem("_tmp") == ""

@@ -180,7 +180,7 @@ class Grouper:
             param = self._mentioned(group, candidates, vector, mentions, used) or \
                 self._matching(group.params, vector, "")
             if param is None:
-                param = self._new_param(candidates, vector, n, f"{local}_{slot}", used)
+                param = self._new_param(candidates, vector, n, _fallback(local, slot), used)
                 group.params.append(param)
             group.holes[(local, position)] = param
         # A member present in some instances only shows its channels and strides by the
@@ -240,6 +240,13 @@ class Grouper:
             return Param(name, [vector[i] for i in range(n)])
         # Used only by a member some instances lack: those instances pass nothing.
         return Param(name, [vector.get(i) for i in range(n)], default=None)
+
+
+def _fallback(local: str, slot: str) -> str:
+    """A parameter named after the member and argument it feeds: `conv2_stride`,
+    `layer0_padding` for the positional member `0`."""
+    name = f"{local}_{slot}".replace("-", "_")
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"layer{name}"
 
 
 def _unique(name: str, used: set[str]) -> str:

@@ -12,9 +12,13 @@ from archdsl.spec.init import InitCall, InitRule
 INDENT = "    "
 
 
+def _parameters(graph: Graph, node) -> tuple[str, ...]:
+    return node.op.parameter_names([graph.shape(s) for s in graph.inputs(node.name)])
+
+
 def _matches(graph: Graph, rule: InitRule) -> list:
     """The op nodes with parameters that a rule selects."""
-    return [node for node in graph.ops() if node.op.parameter_names()
+    return [node for node in graph.ops() if _parameters(graph, node)
             and (rule.op is None or node.op.name == rule.op)
             and (rule.name is None or fnmatchcase(node.name, rule.name))]
 
@@ -63,7 +67,7 @@ def init_method(graph: Graph, file_name: str) -> list[str]:
             if call is None:
                 continue
             line = code.render(_init_line(call, f"module.{attribute}"))
-            if not all(attribute in n.op.parameter_names() for n in nodes):
+            if not all(attribute in _parameters(graph, n) for n in nodes):
                 body += [f"if module.{attribute} is not None:", f"{INDENT}{line}"]
             else:
                 body.append(line)

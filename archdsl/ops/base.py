@@ -7,6 +7,7 @@ emission. Registering a class under a name is the only way to add an op.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
@@ -47,6 +48,14 @@ class Params(BaseModel):
     """Base of every op's parameters: closed, immutable, no silent coercion."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One state_dict entry of a module: its shape, and whether it is a parameter."""
+
+    shape: tuple[int, ...]
+    parameter: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ class Op:
                 raise error("E0303", f"`{cls.name}` has no argument `{key}`",
                             call.kwarg_span(key),
                             help=suggest(key, fields) or f"`{cls.name}` takes {cls.signature()}")
-            if key in values:
+            if key in values and key not in call.patched:
                 raise error("E0303", f"argument `{key}` of `{cls.name}` given twice",
                             call.kwarg_span(key))
             values[key] = value
@@ -164,12 +173,16 @@ class Op:
         """The output type for these inputs, or OpError."""
         return inputs[0]
 
-    def param_count(self, inputs: Sequence[TensorType]) -> int:
-        return 0
+    def tensors(self, inputs: Sequence[TensorType]) -> dict[str, Slot]:
+        """The emitted module's state_dict entries: parameters and buffers, with shapes."""
+        return {}
 
-    def parameter_names(self) -> tuple[str, ...]:
+    def param_count(self, inputs: Sequence[TensorType]) -> int:
+        return sum(math.prod(t.shape) for t in self.tensors(inputs).values() if t.parameter)
+
+    def parameter_names(self, inputs: Sequence[TensorType]) -> tuple[str, ...]:
         """The nn.Parameter attributes of the emitted module (weight, bias)."""
-        return ()
+        return tuple(name for name, t in self.tensors(inputs).items() if t.parameter)
 
     def macs(self, inputs: Sequence[TensorType], output: TensorType) -> int:
         """Multiply-accumulates of conv and linear layers; 0 for every other op."""

@@ -14,6 +14,7 @@ from archdsl.ops.base import (
     Pair,
     Params,
     PositiveInt,
+    Slot,
     Window,
     compact,
     expect_rank,
@@ -95,13 +96,11 @@ class Conv(Op):
             spatial.append(out)
         return TensorType((self.p.out, *spatial))
 
-    def param_count(self, inputs):
-        c_in = inputs[0].channels
-        kh, kw = self.kernel
-        return self.p.out * (c_in // self.p.groups) * kh * kw + (self.p.out if self.p.bias else 0)
-
-    def parameter_names(self):
-        return ("weight", "bias") if self.p.bias else ("weight",)
+    def tensors(self, inputs):
+        out = {"weight": Slot((self.p.out, inputs[0].channels // self.p.groups, *self.kernel))}
+        if self.p.bias:
+            out["bias"] = Slot((self.p.out,))
+        return out
 
     def macs(self, inputs, output):
         kh, kw = self.kernel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.ops.base import Op, Params, PositiveInt, expect_rank, register
+from archdsl.ops.base import Op, Params, PositiveInt, Slot, expect_rank, register
 from archdsl.tensor import TensorType
 
 
@@ -27,11 +27,11 @@ class Linear(Op):
                                      "flattened into a vector first)")
         return TensorType((self.p.out,))
 
-    def param_count(self, inputs):
-        return inputs[0].channels * self.p.out + (self.p.out if self.p.bias else 0)
-
-    def parameter_names(self):
-        return ("weight", "bias") if self.p.bias else ("weight",)
+    def tensors(self, inputs):
+        out = {"weight": Slot((self.p.out, inputs[0].channels))}
+        if self.p.bias:
+            out["bias"] = Slot((self.p.out,))
+        return out
 
     def macs(self, inputs, output):
         return inputs[0].channels * self.p.out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, Params, PositiveInt, expect_rank, register
+from archdsl.ops.base import Op, OpError, Params, PositiveInt, Slot, expect_rank, register
 
 
 class BatchNormParams(Params):
@@ -26,11 +26,11 @@ class BatchNorm(Op):
             raise OpError("E0403", f"`bn` needs a (C, H, W) or (F,) input, got {x}")
         return x
 
-    def param_count(self, inputs):
-        return 2 * inputs[0].channels
-
-    def parameter_names(self):
-        return ("weight", "bias")
+    def tensors(self, inputs):
+        c = inputs[0].channels
+        return {"weight": Slot((c,)), "bias": Slot((c,)),
+                "running_mean": Slot((c,), False), "running_var": Slot((c,), False),
+                "num_batches_tracked": Slot((), False)}
 
     def other_flops(self, inputs, output):
         return 2 * output.numel  # scale and shift, once statistics are known

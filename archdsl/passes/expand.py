@@ -201,6 +201,10 @@ class _Expander:
 
     def layer(self, item: it.Call, frame: Frame) -> LayerCall:
         value = self.evaluator.eval(item.expr.node, frame.env, item.expr.span)
+        if isinstance(value, LayerCall):
+            for name, patch in item.patches:
+                value = value.with_keyword(
+                    name, self.evaluator.eval(patch.node, frame.env, patch.span), patch.where)
         if not isinstance(value, LayerCall):
             raise error("E0307", f"`{_text(item)}` is {a_type(value)}, not a layer",
                         item.expr.where,
@@ -252,7 +256,14 @@ class _Expander:
         scope.arg_defaults = {a.name: self.evaluator.eval(a.default.node, env, a.default.span)
                               for a in block.args if a.default is not None}
         scope.input = x
-        scope.output = self.fill(block.body, Frame(scope, env, frame.depth + 1), x)
+        try:
+            scope.output = self.fill(block.body, Frame(scope, env, frame.depth + 1), x)
+        except RecursionError:  # nested lists inside nested blocks: Python's stack runs out
+            raise error("E0501", f"blocks and the lists inside them nest too deeply to "
+                        f"expand ({frame.depth + 1} blocks deep at `{block.name}`)", call.span,
+                        labels=(Label(block.span, "defined here"),),
+                        help="flatten the lists in the block, or give the recursion an "
+                             "earlier base case") from None
         return scope.output
 
     def _params(self, frame: Frame) -> Mapping[str, object]:
@@ -276,7 +287,7 @@ class _Expander:
                             help=f"`{key}` is bound to the block's input" if implicit else
                             suggest(key, declared) or
                             f"its arguments are: {', '.join(declared) or 'none'}")
-            if key in given:
+            if key in given and key not in call.patched:
                 raise error("E0303", f"argument `{key}` of `{block.name}` given twice", span)
             given[key], spans[key] = value, span
         out = {}

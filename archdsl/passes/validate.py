@@ -6,16 +6,22 @@ import networkx as nx
 
 from archdsl.diagnostics import Diagnostic, Severity, error
 from archdsl.graph import INPUT, Graph
+from archdsl.passes import lint
+from archdsl.spec.load import Spec
+from archdsl.spec.names import is_attribute_name, is_positional
 
 
-def run(graph: Graph) -> list[Diagnostic]:
-    """Raise on a broken graph; return warnings about a suspicious one."""
+def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
+    """Raise on a broken graph; return warnings about a suspicious one (and, given its
+    spec, about unused params and blocks and constant conditions: passes.lint)."""
     if not nx.is_directed_acyclic_graph(graph.dag):
         cycle = nx.find_cycle(graph.dag)
         names = " -> ".join(src for src, _ in cycle)
         first = graph.node(cycle[0][0])
         raise error("E0700", f"the graph has a cycle: {names}", first.span,
                     help="a layer cannot consume its own output")
+    _check_attribute_names(graph)
+    _check_weights(graph)
     warnings = []
     live = set(graph.sinks())
     for sink in graph.sinks():
@@ -28,4 +34,37 @@ def run(graph: Graph) -> list[Diagnostic]:
     if INPUT not in live:
         warnings.append(Diagnostic("W0100", "the network's output does not depend on its "
                                    "input", None, severity=Severity.WARNING))
-    return warnings
+    return warnings + lint.run(graph, spec)
+
+
+def _check_weights(graph: Graph) -> None:
+    """Shape inference bounds every activation; this bounds every layer's weights."""
+    limit = graph.limits.max_tensor_elements
+    for node in graph.ops():
+        count = node.op.param_count([graph.shape(s) for s in graph.inputs(node.name)])
+        if count > limit:
+            raise error("E0500", f"`{node.name}` has {count:,} parameters, above the limit "
+                        f"{limit:,} for one layer", node.span,
+                        help="check the channel counts, or raise Limits.max_tensor_elements")
+
+
+def _check_attribute_names(graph: Graph) -> None:
+    """Names with hyphens name layers of plain sequences only: elsewhere they would be
+    attributes of a generated class."""
+    from archdsl.emit.instances import CLASS, forms
+
+    form = forms(graph)
+    for path, scope in graph.scopes.items():
+        if form[path] != CLASS:
+            continue
+        for child in scope.children:
+            if is_attribute_name(child.local) or is_positional(child.local):
+                continue
+            span = graph.scopes[path + (child.local,)].span \
+                if getattr(child, "scope", None) else graph.node(child.node).span \
+                if getattr(child, "node", None) else scope.span
+            raise error("E0210", f"`{child.local}` is not a Python name, and "
+                        f"`{scope.name or graph.name}` is a class, not a plain sequence",
+                        span, help="a name with `-` can only name a layer of a list whose "
+                                   "layers run one after another (no merge, not a block's "
+                                   "own layers); rename it with `_`")

@@ -13,11 +13,12 @@ import difflib
 import math
 import operator
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import error
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.spec import expr as ast
+from archdsl.spec.designs import regnet
 from archdsl.spec.source import Span
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False,
@@ -39,6 +40,16 @@ class LayerCall:
     # Names the arguments were written with (`conv(width, 3)` mentions `width`): the
     # emitter names generated constructor parameters after them.
     mentions: frozenset[str] = frozenset()
+
+    # Keyword arguments a patch set: they override a positional argument of that name.
+    patched: frozenset[str] = frozenset()
+
+    def with_keyword(self, name: str, value: object, span: Span) -> LayerCall:
+        """This call with keyword `name` set to `value` (a patch)."""
+        kwargs = [(k, v) for k, v in self.kwargs if k != name] + [(name, value)]
+        spans = [s for (k, _), s in zip(self.kwargs, self.kw_spans) if k != name] + [span]
+        return replace(self, kwargs=tuple(kwargs), kw_spans=tuple(spans),
+                       patched=self.patched | {name})
 
     def kwarg_span(self, name: str) -> Span:
         for (key, _), span in zip(self.kwargs, self.kw_spans):
@@ -130,6 +141,7 @@ BUILTINS: dict[str, Callable] = {
     "ceil": lambda *a: math.ceil(_one_number("ceil", a)),
     "floor": lambda *a: math.floor(_one_number("floor", a)),
     "len": _len,
+    "regnet": regnet,
 }
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -146,15 +158,24 @@ class Evaluator:
         self.ops = ops
         self.blocks = blocks
         self.limits = limits
+        self.steps = 0  # expression nodes evaluated: a spec's work is bounded, not only its size
 
     def eval(self, node: ast.Expr, env: Mapping[str, object], host: Span) -> object:
+        self.steps += 1
+        if self.steps > self.limits.max_eval_steps:
+            raise error("E0500", f"expanding the spec evaluates more than "
+                        f"{self.limits.max_eval_steps} expression nodes",
+                        host.slice(node.start, node.end),
+                        label="the count passes the limit here",
+                        help="evaluate large lists once, as params, not in every copy; or "
+                             "raise Limits.max_eval_steps")
         method = getattr(self, "_" + type(node).__name__)
         return method(node, env, host)
 
     # -- leaves
 
     def _Const(self, node: ast.Const, env, host):
-        return _freeze(node.value)
+        return self._checked(_freeze(node.value), host.slice(node.start, node.end))
 
     def _Name(self, node: ast.Name, env, host):
         if node.id in env:
@@ -165,13 +186,15 @@ class Evaluator:
             return LayerCall("op", node.id, (), (), host.slice(node.start, node.end))
         if node.id in self.blocks:
             return LayerCall("block", node.id, (), (), host.slice(node.start, node.end))
-        known = set(env) | set(self.ops) | set(self.blocks) | set(BUILTINS)
+        known = set(env) | set(self.ops) | set(self.blocks) | set(BUILTINS) | \
+            {"true", "false", "none"}
         raise error("E0301", f"undefined name `{node.id}`", host.slice(node.start, node.end),
                     help=suggest(node.id, known) or
                     "names are params, block arguments, `let` values, ops and blocks")
 
     def _ListExpr(self, node: ast.ListExpr, env, host):
-        return tuple(self.eval(item, env, host) for item in node.items)
+        return self._checked(tuple(self.eval(item, env, host) for item in node.items),
+                             host.slice(node.start, node.end))
 
     # -- operators
 
@@ -202,7 +225,7 @@ class Evaluator:
         right = self.eval(node.right, env, host)
         span = host.slice(node.start, node.end)
         if node.op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
-            return left + right
+            return self._checked(left + right, span)
         if not (_is_number(left) and _is_number(right)):
             raise error("E0302", f"`{node.op}` needs two numbers, got {a_type(left)} "
                         f"and {a_type(right)}", span)
@@ -303,7 +326,22 @@ class Evaluator:
         if isinstance(value, int) and abs(value) > self.limits.max_int:
             raise error("E0305", f"the result has {len(str(abs(value)))} digits, above "
                         f"the limit {self.limits.max_int}", span)
+        limit = self.limits.max_list_elements
+        if isinstance(value, tuple) and _elements(value, limit) > limit:
+            raise error("E0500", f"the list holds more than {limit} elements", span,
+                        help="or raise Limits.max_list_elements")
         return value
+
+
+def _elements(value: tuple, limit: int) -> int:
+    """How many elements a list holds, its nested lists' included; counts up to `limit`
+    (a list made of itself, `[a, a]`, twice over, would take exponential time to walk)."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        items = stack.pop()
+        count += len(items)
+        stack += [v for v in items if isinstance(v, tuple)]
+    return count
 
 
 def _freeze(value):

@@ -238,28 +238,44 @@ def parse(text: str) -> Expr:
     except lark.UnexpectedEOF as exc:
         raise ExprSyntaxError("the expression ends too early", len(text), len(text) + 1,
                               help=_expected(exc.expected)) from None
+    except RecursionError:  # lark's transformer recurses once per level of the tree
+        raise ExprSyntaxError("the expression nests too deeply to parse", 0, len(text),
+                              help="split it into `let` values or params") from None
+
+
+def depth(expr: Expr) -> int:
+    """How many levels the expression nests: 1 for a name or a number, 3 for `a + b * c`."""
+    deepest = 0
+    stack = [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        for child in _children(node):
+            stack.append((child, level + 1))
+    return deepest
+
+
+def _children(node: Expr) -> list[Expr]:
+    if isinstance(node, Call):
+        return [*node.args, *(k.value for k in node.kwargs)]
+    out = []
+    for value in vars(node).values():
+        if isinstance(value, tuple):  # a list's items, or a comparison's (op, operand) pairs
+            out += [item[1] if isinstance(item, tuple) else item for item in value]
+        else:
+            out.append(value)
+    return [child for child in out if isinstance(child, Expr)]
 
 
 def names_in(expr: Expr) -> set[str]:
     """Every name an expression refers to (function names of calls included)."""
     found: set[str] = set()
-
-    def walk(node) -> None:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
         if isinstance(node, Name):
             found.add(node.id)
         elif isinstance(node, Call):
             found.add(node.func.id)
-            for a in node.args:
-                walk(a)
-            for k in node.kwargs:
-                walk(k.value)
-        elif isinstance(node, Expr):
-            for value in vars(node).values():
-                if isinstance(value, Expr):
-                    walk(value)
-                elif isinstance(value, tuple):
-                    for item in value:
-                        walk(item[1] if isinstance(item, tuple) else item)
-
-    walk(expr)
+        stack += _children(node)
     return found

@@ -19,6 +19,7 @@ from archdsl.diagnostics import SpecError, error
 from archdsl.limits import Limits
 from archdsl.spec import expr as ast
 from archdsl.spec.names import identifier_problem, layer_name_problem
+from archdsl.spec.patch import PatchedCall
 from archdsl.spec.records import validate
 from archdsl.spec.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
 from archdsl.spec.source import Span
@@ -49,6 +50,8 @@ class Template:
 class Call:
     expr: SExpr
     span: Span
+    # Keyword arguments a patch sets on this call (`set: network.layer3.depth`).
+    patches: tuple[tuple[str, SExpr], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,14 @@ class ItemParser:
     def __init__(self, table: SpanTable, limits: Limits):
         self.table = table
         self.limits = limits
+        self.expr_text = 0  # characters of expressions parsed so far
 
     # -- expressions
 
     def expr(self, data: object, path: Path) -> SExpr:
         span = self.table.value(path)
+        if isinstance(data, PatchedCall):
+            raise error("E0600", "keyword arguments can be patched on layer calls only", span)
         if isinstance(data, str):
             return SExpr(self._parse(data, span), span)
         if isinstance(data, list):
@@ -137,11 +143,24 @@ class ItemParser:
         if len(text) > self.limits.max_expr_chars:
             raise error("E0500", f"the expression is {len(text)} characters long; the limit "
                         f"is {self.limits.max_expr_chars}", span)
+        self.expr_text += len(text)
+        if self.expr_text > self.limits.max_expr_text:
+            raise error("E0500", f"the spec's expressions add up to more than "
+                        f"{self.limits.max_expr_text} characters", span,
+                        label="the total passes the limit here",
+                        help="or raise Limits.max_expr_text")
         try:
-            return ast.parse(text)
+            node = ast.parse(text)
         except ast.ExprSyntaxError as exc:
             raise error("E0300", exc.message, span.slice(exc.start, exc.end),
                         help=exc.help) from None
+        depth = ast.depth(node)
+        if depth > self.limits.max_expr_depth:
+            raise error("E0500", f"the expression nests {depth} levels deep; the limit is "
+                        f"{self.limits.max_expr_depth}", span,
+                        help="split it into `let` values or params, or raise "
+                             "Limits.max_expr_depth")
+        return node
 
     def template(self, text: str, path: Path) -> Template:
         return self.template_at(text, self.table.value(path))
@@ -176,6 +195,10 @@ class ItemParser:
 
     def item(self, data: object, path: Path) -> Item:
         span = self.table.value(path)
+        if isinstance(data, PatchedCall):
+            patches = tuple((name, self._patch_value(value, at))
+                            for name, (value, at) in data.kwargs.items())
+            return Call(self.expr(str(data), path), span, patches)
         if isinstance(data, str):
             return Call(self.expr(data, path), span)
         if isinstance(data, list):
@@ -185,6 +208,13 @@ class ItemParser:
         raise error("E0202", f"expected a layer, found {_describe(data)}", span,
                     help="a layer is an op or block call such as `conv(64, 3)`, a list of "
                          "layers, or `name: layer`")
+
+    def _patch_value(self, value: object, span: Span) -> SExpr:
+        if isinstance(value, str):
+            return SExpr(self._parse(value, span), span)
+        if not _is_list_literal(value):
+            raise error("E0202", "a keyword argument is an expression", span)
+        return SExpr(ast.Const(0, 0, value), span)
 
     def optional(self, data: object, path: Path) -> Item | None:
         return None if data is None else self.item(data, path)

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from archdsl.diagnostics import SpecError, error
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.spec import expr as ast
+from archdsl.spec import extends
 from archdsl.spec.evaluate import BUILTINS, CONSTANTS, STAGE, suggest
 from archdsl.spec.init import InitDecl
 from archdsl.spec.items import Item, ItemParser, SExpr
 from archdsl.spec.names import identifier_problem
+from archdsl.spec.patch import Patch
+from archdsl.spec.patch import apply as apply_patch
 from archdsl.spec.records import validate
 from archdsl.spec.schema import BlockRecord, SpecRecord
 from archdsl.spec.source import SourceFile, Span
@@ -75,16 +78,17 @@ class Spec:
         return self.table.key(("params", name))
 
 
-def load_spec(path: str, limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """Read and check the spec file at `path`."""
+def load_spec(path: str, limits: Limits = DEFAULT_LIMITS, patches: list[Patch] = ()) -> Spec:
+    """Read and check the spec file at `path`, with `patches` (from --set) applied."""
     try:
         text = read_text(path)
     except OSError as exc:
         raise error("E0001", f"cannot read {path}: {exc.strerror}") from None
-    return parse_spec(text, path, limits)
+    return parse_spec(text, path, limits, patches)
 
 
-def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> Spec:
+def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
+               patches: list[Patch] = ()) -> Spec:
     """Check spec `text` (shown in diagnostics as coming from `path`)."""
     from archdsl.ops import OPS
 
@@ -92,6 +96,9 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS)
     if not isinstance(data, dict):
         raise error("E0202", "a spec is a mapping with `archdsl`, `name`, `input` and "
                     "`network`", table.value(()), help="start the file with `archdsl: 1`")
+    data, table = extends.resolve(data, table, path, limits)
+    for patch in patches:
+        data, table = apply_patch(data, table, patch)
     record: SpecRecord = validate(SpecRecord, data, (), table)
     reserved = set(OPS) | set(BUILTINS) | set(CONSTANTS) | {STAGE}
     _check_name(record.name, ("name",), table, reserved=set(), key=False)

@@ -46,8 +46,17 @@ def identifier_problem(name: object) -> str:
     return ""
 
 
+_SEQUENCE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)+\Z")
+
+
 def layer_name_problem(name: object) -> str:
-    """Why `name` cannot name a layer (a submodule attribute) ('' if it can)."""
+    """Why `name` cannot name a layer (a submodule attribute) ('' if it can).
+
+    A name with hyphens (`block1-0`, as torchvision's RegNet has) is accepted here;
+    it can only name a layer of a plain sequence, whose names are not attributes
+    (passes.validate checks that)."""
+    if isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and _SEQUENCE_KEY.match(name):
+        return ""
     problem = identifier_problem(name)
     if problem:
         return problem
@@ -56,6 +65,11 @@ def layer_name_problem(name: object) -> str:
     if name in MODULE_ATTRIBUTES:
         return f"`{name}` is an attribute of torch.nn.Module"
     return ""
+
+
+def is_attribute_name(name: str) -> bool:
+    """Whether `name` can be a Python attribute (`self.<name>`)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def is_positional(name: str) -> bool:

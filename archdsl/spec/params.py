@@ -15,7 +15,9 @@ from archdsl.diagnostics import error
 from archdsl.spec import expr as ast
 from archdsl.spec.evaluate import Evaluator, a_type, suggest
 from archdsl.spec.load import Spec
+from archdsl.spec.patch import Patch, parse_path
 from archdsl.spec.source import SourceFile, Span
+from archdsl.spec.yamlload import SpanTable, load_yaml
 
 _TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\s*\[\s*-?\d+\s*\])*)\s*=")
 
@@ -53,6 +55,39 @@ def parse_override(text: str, origin: str = "--set") -> Override:
                     help=exc.help) from None
     value = Evaluator((), ()).eval(node, {}, value_span)
     return Override(match.group(1), indices, value, whole)
+
+
+SECTIONS = ("network", "blocks", "input", "name", "doc", "outputs", "init")
+
+
+def parse_set(text: str, origin: str = "--set") -> Override | Patch:
+    """A `--set`: a param (`k=2`, `depths[2]=23`, `params.k=2`) is an Override; a path
+    into the spec (`network.layer3.depth=23`, `blocks.unit.args.stride=2`) a Patch."""
+    head = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)(\.?)", text)
+    if head and head.group(1) == "params" and head.group(2):
+        return parse_override(text[head.end():], origin)
+    if not head or head.group(1) not in SECTIONS:
+        return parse_override(text, origin)
+    source = SourceFile(f"<{origin}>", text)
+    whole = Span(source, 1, 1, 1, len(text) + 1, content_col=1)
+    target, equals, value_text = text.partition("=")
+    if not equals:
+        raise error("E0600", f"`{text}` is not an override", whole,
+                    help="write PATH=VALUE, e.g. network.layer3.depth=23")
+    value, table = load_yaml(value_text, f"<{origin}>") if value_text.strip() else (None, None)
+    if table is None:
+        raise error("E0600", "the value is empty", whole)
+    # Spans of the value point into the whole --set text, after the `=`.
+    offset = len(target) + 1
+    shifted = SpanTable(source, {p: _shift(s, source, offset) for p, s in table.values.items()},
+                        {p: _shift(s, source, offset) for p, s in table.keys.items()})
+    return Patch("set", parse_path(target.strip(), whole), target.strip(), value, shifted,
+                 whole)
+
+
+def _shift(span: Span, source: SourceFile, offset: int) -> Span:
+    return Span(source, 1, span.col + offset, 1, span.end_col + offset,
+                None if span.content_col is None else span.content_col + offset)
 
 
 def python_override(name: str, value: object) -> Override:

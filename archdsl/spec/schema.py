@@ -173,6 +173,15 @@ class SpecRecord(Record):
     model_config = ConfigDict(title="archdsl spec", extra="forbid", frozen=True)
 
     archdsl: Literal[1] = Field(description="The version of the spec format.")
+    extends: str | None = Field(
+        None, description="A parent spec, relative to this file: its data, with this "
+                          "spec's keys on top (params and blocks merged by name), then "
+                          "`patch`.")
+    patch: list[dict[str, Any]] | None = Field(
+        None, description="Changes to the parent by path, in order: `set` (with `value`), "
+                          "`delete`, `insert_before`/`insert_after` (with `value`). A path "
+                          "is keys, [index] or layer names, and may end with a keyword "
+                          "argument: network.layer3.depth.")
     name: str = Field(description="The network's name; also the generated class's name.")
     doc: str = Field("", description="What the network is, and where it comes from.")
     input: list[Annotated[int, Field(gt=0)]] = Field(

@@ -1,21 +1,45 @@
 """YAML text -> plain data plus a table of where every key and value came from.
 
 The data has `yaml.safe_load` semantics (only null, bool, int, float, str,
-lists and string-keyed mappings) with three differences that make it safe to
+lists and string-keyed mappings) with four differences that make it safe to
 accept from anyone: a duplicate key is an error rather than a silent overwrite,
 aliases are counted as they expand (an "alias bomb" hits a limit instead of
-memory), and nesting depth is bounded.
+memory), nodes and nesting depth are counted while the document is composed (a
+huge document stops at the limit, not after it has been built), and numbers are
+finite and bounded.
+
+libyaml scans the text where it is installed (PyYAML's wheels bundle it); the
+composer stays PyYAML's Python one, so that it can count as it goes.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from archdsl.diagnostics import Label, error
 from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.spec.names import shown
 from archdsl.spec.source import SourceFile, Span, whole_line_span
+
+try:
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # PyYAML without libyaml: its pure-Python reader, scanner and parser
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser):
+        def __init__(self, text: str):
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            Parser.__init__(self)
 
 Path = tuple  # a path into the data: mapping keys (str) and list indices (int)
 
@@ -55,15 +79,82 @@ class SpanTable:
         for p, s in other.keys.items():
             self.keys[prefix + p] = s
 
+    graft = update
+
+    def copy(self) -> SpanTable:
+        return SpanTable(self.source, dict(self.values), dict(self.keys))
+
+    def subtree(self, prefix: Path) -> SpanTable:
+        """The spans under `prefix`, re-rooted at ()."""
+        n = len(prefix)
+        return SpanTable(self.source,
+                         {p[n:]: s for p, s in self.values.items() if p[:n] == prefix},
+                         {p[n:]: s for p, s in self.keys.items() if p[:n] == prefix})
+
+    def drop(self, prefix: Path) -> None:
+        """Forget the spans of the value at `prefix` (its key's span stays)."""
+        n = len(prefix)
+        self.values = {p: s for p, s in self.values.items() if p[:n] != prefix}
+        self.keys = {p: s for p, s in self.keys.items() if p[:n] != prefix or p == prefix}
+
+    def shift(self, list_path: Path, start: int, delta: int) -> None:
+        """Renumber the elements of the list at `list_path` from `start` on by `delta`."""
+        n = len(list_path)
+
+        def moved(p: Path) -> Path:
+            if len(p) > n and p[:n] == list_path and isinstance(p[n], int) and p[n] >= start:
+                return p[:n] + (p[n] + delta,) + p[n + 1:]
+            return p
+
+        self.values = {moved(p): s for p, s in self.values.items()}
+        self.keys = {moved(p): s for p, s in self.keys.items()}
+
+
+# Characters a YAML stream may not contain (YAML 1.1, 5.1: the printable set).
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
+                       "\U00010000-\U0010ffff]")
+
+
+class _Loader(Composer, _Parser, SafeConstructor, Resolver):
+    """PyYAML's safe loader, with a composer that stops at the node and depth limits."""
+
+    def __init__(self, source: SourceFile, limits: Limits):
+        _Parser.__init__(self, source.text)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.source, self.limits = source, limits
+        self.nodes = self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.nodes += 1
+        self.depth += 1
+        try:
+            if self.nodes > self.limits.max_yaml_nodes:
+                raise error("E0103", f"the document has more than {self.limits.max_yaml_nodes} "
+                            "values", _mark(self.source, self.peek_event().start_mark),
+                            help="raise Limits.max_yaml_nodes if this is intended")
+            if self.depth > self.limits.max_yaml_depth:
+                raise error("E0103", f"the document nests deeper than "
+                            f"{self.limits.max_yaml_depth} levels",
+                            _mark(self.source, self.peek_event().start_mark),
+                            help="flatten the structure, or raise Limits.max_yaml_depth")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
 
 def _mark_span(source: SourceFile, node: yaml.Node) -> Span:
     start, end = node.start_mark, node.end_mark
     line, col = start.line + 1, start.column + 1
     end_line, end_col = end.line + 1, end.column + 1
+    if end_line > line and end_col == 1:  # a block ends where the next line starts
+        end_line -= 1
+        end_col = len(source.line(end_line)) + 1
     content_col = None
     if isinstance(node, yaml.ScalarNode) and end_line == line:
         width = end_col - col
-        if node.style is None and len(node.value) == width:
+        if not node.style and len(node.value) == width:
             content_col = col
         elif node.style in ("'", '"') and len(node.value) == width - 2:
             content_col = col + 1
@@ -111,7 +202,16 @@ class _Converter:
             raise error("E0102", f"unsupported YAML tag `{node.tag}`", span,
                         help="a spec holds only numbers, strings, booleans, null, "
                              "lists and mappings")
-        return self._constructor.construct_object(node)
+        try:
+            value = self._constructor.construct_object(node)
+        except ValueError:  # an int of more digits than Python converts
+            value = math.inf
+        if isinstance(value, float) and not math.isfinite(value) or \
+                isinstance(value, int) and abs(value) > self.limits.max_int:
+            raise error("E0203", f"the number `{shown(node.value, 24)}` is out of range", span,
+                        help=f"numbers in a spec are finite, with integers up to "
+                             f"{self.limits.max_int} in magnitude")
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
         out: dict = {}
@@ -137,9 +237,22 @@ class _Converter:
 
 
 def _mark(source: SourceFile, mark) -> Span:
+    """The one-character span at a YAML mark; one past the end is the last line's end."""
     if mark is None:
         return whole_line_span(source)
-    return Span(source, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 2)
+    line, col = mark.line + 1, mark.column + 1
+    last = len(source.lines)
+    if line > last:
+        line, col = last, len(source.line(last)) + 1
+    return Span(source, line, col, line, col + 1)
+
+
+def _offset_span(source: SourceFile, offset: int) -> Span:
+    """The span of the character at `offset` in the text."""
+    before = source.text[:offset]
+    line = before.count("\n") + 1
+    col = offset - (before.rfind("\n") + 1) + 1
+    return Span(source, line, col, line, col + 1)
 
 
 def _depth(text: str) -> int:
@@ -147,7 +260,7 @@ def _depth(text: str) -> int:
 
 
 def _plain(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.style is None
+    return isinstance(node, yaml.ScalarNode) and not node.style
 
 
 def _open_scalar(node: yaml.Node) -> yaml.ScalarNode | None:
@@ -224,7 +337,12 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[ob
         raise error("E0103", f"the file is {len(text)} characters; the limit is "
                     f"{limits.max_file_bytes}", whole_line_span(source),
                     help="raise Limits.max_file_bytes if this is intended")
-    loader = yaml.SafeLoader(text)
+    bad = _NOT_YAML.search(text)
+    if bad:
+        raise error("E0001", f"the file holds the character U+{ord(bad.group()):04X}, which "
+                    "YAML text cannot contain", _offset_span(source, bad.start()),
+                    help="specs are UTF-8 YAML text; is this a binary file?")
+    loader = _Loader(source, limits)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -234,7 +352,12 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[ob
                 exc.context_mark.line != exc.problem_mark.line:
             labels = (Label(_mark(source, exc.context_mark), exc.context),)
         problem = exc.problem or exc.context or "invalid YAML"
-        if "\\t" in problem or "tab" in problem:
+        if "nesting depth" in problem:  # libyaml's own bound, met while scanning ahead
+            raise error("E0103", f"the document nests deeper than "
+                        f"{limits.max_yaml_depth} levels", span,
+                        help="flatten the structure") from None
+        if source.line(span.line)[span.col - 1:span.col] == "\t":
+            problem = "a tab character where YAML expects indentation or a value"
             hint = "YAML indents with spaces only"
         elif exc.context and "flow" in exc.context:
             hint = ("inside a YAML flow list or mapping (`[…]`, `{…}`) an expression with "
@@ -265,7 +388,9 @@ def read_text(path: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        source = SourceFile(path, "")
+        # Shown with U+FFFD for the undecodable bytes, the caret under the first one.
+        source = SourceFile(path, raw.decode("utf-8-sig", errors="replace"))
+        offset = len(raw[:exc.start].decode("utf-8-sig", errors="replace"))
         raise error("E0001", f"the file is not UTF-8 text (byte {exc.start} is "
-                    f"0x{raw[exc.start]:02x})", whole_line_span(source),
+                    f"0x{raw[exc.start]:02x})", _offset_span(source, offset),
                     help="specs are UTF-8 YAML text; is this a binary file?") from None
