@@ -10,7 +10,7 @@ from archdsl.diagnostics import Diagnostic, error
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.passes import cost, rf, schedule, validate
+from archdsl.passes import cost, inference, rf, schedule, validate
 from archdsl.passes.expand import expand
 from archdsl.spec.load import Spec, load_spec
 from archdsl.spec.params import Override, parse_set, python_override
@@ -26,6 +26,7 @@ class Architecture:
     params: dict[str, object]
     graph: Graph
     warnings: list[Diagnostic] = field(default_factory=list)
+    plan: inference.InferencePlan | None = None  # set on an inference form
 
     @property
     def name(self) -> str:
@@ -38,6 +39,21 @@ class Architecture:
     def summary(self, batch: int = 1, depth: int | None = None) -> dict:
         """Totals and per-node cost, shape, receptive field (see archdsl.summary)."""
         return summarize(self.graph, batch, depth)
+
+    def inference(self) -> Architecture:
+        """The inference form: heads, dropout gone; batch norm folded into convs.
+
+        Load training weights into its module with `fold_weights`."""
+        graph, plan = inference.run(self.graph)
+        cost.run(graph)
+        rf.run(graph)
+        return Architecture(self.spec, self.params, graph, [], plan)
+
+    def fold_weights(self, state_dict: dict) -> dict:
+        """A training state_dict made into this inference form's (folding batch norms)."""
+        if self.plan is None:
+            raise ValueError("fold_weights is for an inference form: use arch.inference()")
+        return inference.fold_state_dict(self.plan, state_dict)
 
     @cached_property
     def emitted(self) -> Emitted:
@@ -84,9 +100,15 @@ def compile_source(spec: str | os.PathLike | Architecture, **params) -> str:
     return _architecture(spec, params).source
 
 
-def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False, **params):
-    """The nn.Module of a spec, made by executing exactly `compile_source`'s text."""
+def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
+          inference: bool = False, **params):
+    """The nn.Module of a spec, made by executing exactly `compile_source`'s text.
+
+    With `inference=True`, the inference form (see Architecture.inference): weights
+    trained on the usual form load into it through `fold_weights`."""
     arch = _architecture(spec, params)
+    if inference and arch.plan is None:
+        arch = arch.inference()
     count = arch.param_count
     limit = arch.graph.limits.max_build_params
     if count > limit and not allow_large:

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="a state_dict: load every tensor that fits (reported); saved "
                         "with --weights and in --torchscript")
     p.add_argument("--weights", metavar="FILE.pt", help="save the module's state_dict")
+    p.add_argument("--inference", action="store_true",
+                   help="the inference form: batch norm folded into convs, dropout, "
+                        "drop-path and auxiliary heads removed")
+    p.add_argument("--onnx", metavar="FILE.onnx", help="also export to ONNX (the onnx extra)")
     _add_set(p)
     p.set_defaults(run=_compile)
 
@@ -179,21 +183,32 @@ def _compile(args) -> int:
     import archdsl
 
     spec = _existing_file(args.spec)
-    arch = archdsl.load(spec, overrides=args.overrides)
+    trained = archdsl.load(spec, overrides=args.overrides)
+    arch = trained.inference() if args.inference else trained
     output = Path(args.output) if args.output else Path("codegen") / f"{Path(spec).stem}.py"
     source = arch.source
     module = script = None
-    if args.init_from and not (args.weights or args.torchscript):
-        raise UsageError("--init-from needs --weights FILE.pt or --torchscript FILE.pt to "
-                         "save the result in")
-    if args.torchscript or args.weights:
+    if args.init_from and not (args.weights or args.torchscript or args.onnx):
+        raise UsageError("--init-from needs --weights, --torchscript or --onnx to save the "
+                         "result in")
+    if args.torchscript or args.weights or args.onnx:
         import torch
 
-        module = archdsl.build(arch)
+        module = archdsl.build(trained)
         if args.init_from:
             state = torch.load(_existing_file(args.init_from), map_location="cpu",
                                weights_only=True)
             print(archdsl.transfer(state, module).render())
+        if args.inference:  # the trained weights, folded into the inference form
+            state = arch.fold_weights(module.state_dict())
+            module = archdsl.build(arch)
+            module.load_state_dict(state)
+        module.eval()
+        if args.onnx:
+            from archdsl.export import export_onnx
+
+            export_onnx(module, args.onnx, input_shape=arch.spec.input)
+            print(f"wrote {args.onnx} (ONNX)")
         if args.torchscript:
             with warnings.catch_warnings():  # asked for by name: no deprecation notice
                 warnings.simplefilter("ignore", FutureWarning)

@@ -59,7 +59,7 @@ class Bottleneck(nn.Module):
         out = self.relu_2(out)
         out = self.conv3(out)  # (N, out_channels, H/stride, W/stride)
         identity = self.downsample(x)  # (N, out_channels, H/stride, W/stride)
-        out = out + identity
+        out += identity
         return out
 
 
@@ -91,7 +91,7 @@ class Bottleneck2(nn.Module):
         out = self.bn3(out)
         out = self.relu_2(out)
         out = self.conv3(out)  # (N, in_channels, H, W)
-        out = out + x
+        out += x
         return out
 
 

@@ -97,7 +97,7 @@ class ResBottleneck(nn.Module):
         identity = x
         if self.proj is not None:
             identity = self.proj(x)
-        out = out + identity
+        out += identity
         out = self.activation(out)
         return out
 

@@ -52,7 +52,7 @@ class Basic(nn.Module):
         identity = x
         if self.downsample is not None:
             identity = self.downsample(x)
-        out = out + identity
+        out += identity
         out = self.relu_1(out)
         return out
 

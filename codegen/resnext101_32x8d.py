@@ -59,7 +59,7 @@ class Bottleneck(nn.Module):
         identity = x
         if self.downsample is not None:
             identity = self.downsample(x)
-        out = out + identity
+        out += identity
         out = self.relu_2(out)
         return out
 

@@ -49,7 +49,7 @@ class WideBasic(nn.Module):
         out = self.relu_1(out)
         out = self.conv2(out)
         identity = self.shortcut(x)  # (N, planes, H/stride, W/stride)
-        out = out + identity
+        out += identity
         return out
 
 
@@ -75,7 +75,7 @@ class WideBasic2(nn.Module):
         out = self.bn2(out)
         out = self.relu_1(out)
         out = self.conv2(out)
-        out = out + x
+        out += x
         return out
 
 

@@ -34,6 +34,7 @@ class Step:
     out_type: TensorType
     in_types: list[TensorType]
     auxiliary: bool = False  # an auxiliary head: run in training mode only
+    inplace: bool = False  # a merge that may accumulate into its first input (`out += x`)
 
 
 @dataclass
@@ -57,8 +58,14 @@ def forms(graph: Graph) -> dict[tuple[str, ...], str]:
         if path == () or scope.block is not None or not _is_chain(graph, scope):
             out[path] = CLASS
         else:
-            out[path] = SEQUENTIAL if scope.positional else ORDERED
+            out[path] = SEQUENTIAL if dense_positions(scope) else ORDERED
     return out
+
+
+def dense_positions(scope: Scope) -> bool:
+    """Positional members named 0, 1, …, n-1 (none removed by a transform)."""
+    names = [c.local for c in scope.children if isinstance(c, Member)]
+    return scope.positional and names == [str(i) for i in range(len(names))]
 
 
 def _is_chain(graph: Graph, scope: Scope) -> bool:
@@ -194,6 +201,7 @@ class Builder:
     def steps(self, scope: Scope, members: dict[str, object]) -> list[Step]:
         redirect = {(g.consumer, g.port): f"ghost:{g.local}" for g in scope.children
                     if isinstance(g, Ghost)}
+        uses = self.uses(scope)
         steps = []
         for child in scope.children:
             if isinstance(child, Ghost):
@@ -207,8 +215,10 @@ class Builder:
             output = self._member_output(child)
             kind = "call" if child.local in members else "expr"
             types = [self.graph.shape(v) for v in self._member_inputs(scope, child)]
+            accumulate = kind == "expr" and self.graph.node(child.node).op.name == "add" and \
+                len(inputs) == 2 and self._inplace(scope, inputs[0], uses)
             steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
-                              self.graph.shape(output), types, child.auxiliary))
+                              self.graph.shape(output), types, child.auxiliary, accumulate))
         return steps
 
     def class_scopes(self) -> list[Scope]:

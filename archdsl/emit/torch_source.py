@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from archdsl.emit import code
 from archdsl.emit.generalize import Group, Grouper, Param
 from archdsl.emit.init_code import init_method
-from archdsl.emit.instances import Builder, Step
+from archdsl.emit.instances import Builder, Step, dense_positions
 from archdsl.graph import Graph
 from archdsl.tensor import TensorType
 
@@ -157,9 +157,12 @@ def _class(out: _Writer, group: Group, graph: Graph, file_name: str) -> None:
                         for p in group.params]))
     origins = {local: _origins(group, local) for local in group.ctors}
     if first.sequential_base:
-        call = code.Call("super().__init__", tuple(group.ctors[local]
-                                                   for local in first.members))
-        out.add(code.format_lines(call, INDENT * 2))
+        ctors = tuple(group.ctors[local] for local in first.members)
+        if not dense_positions(scope):  # a transform removed some: keep the other names
+            pairs = tuple(code.TupleOf((local, ctor)) for local, ctor in zip(first.members,
+                                                                                ctors))
+            ctors = (code.Call("OrderedDict", (code.ListOf(pairs),)),)
+        out.add(code.format_lines(code.Call("super().__init__", ctors), INDENT * 2))
         return
     out.add([f"{INDENT * 2}super().__init__()"])
     for local, ctor in group.ctors.items():
@@ -262,6 +265,9 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
             continue
         if isinstance(value, code.Var) and value.name == target:
             continue  # identity: nothing to do
+        if step.inplace and args[0].name == target:  # torchvision's `out += identity`
+            out.add([f"{INDENT * 2}{target} += {args[1].name}{comment}"], origin)
+            continue
         out.add(code.format_lines(value, INDENT * 2, f"{target} = ", comment=comment), origin)
     names = [var[v] for v in returned]
     if not (root and graph.outputs):
