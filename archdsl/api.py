@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from archdsl.diagnostics import Diagnostic, error
+from archdsl.emit.init_code import rule_coverage
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
 from archdsl.limits import DEFAULT_LIMITS, Limits
@@ -117,4 +118,4 @@ def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
                     help="pass allow_large=True to build it anyway")
     from archdsl.runtime import instantiate
 
-    return instantiate(arch.emitted)
+    return instantiate(arch.emitted, rule_coverage(arch.graph))

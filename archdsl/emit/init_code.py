@@ -23,6 +23,16 @@ def _matches(graph: Graph, rule: InitRule) -> list:
             and (rule.name is None or fnmatchcase(node.name, rule.name))]
 
 
+def rule_coverage(graph: Graph) -> dict[str, set[str]]:
+    """Module name -> the parameters that some init rule sets."""
+    covered: dict[str, set[str]] = {}
+    for rule in graph.init_rules:
+        for node in _matches(graph, rule):
+            names = {a for a, call in (("weight", rule.weight), ("bias", rule.bias)) if call}
+            covered.setdefault(node.name, set()).update(names & set(_parameters(graph, node)))
+    return covered
+
+
 def unmatched(graph: Graph) -> list[Diagnostic]:
     """Warnings for name rules that select nothing (a typo in a glob does nothing)."""
     return [Diagnostic("W0102", f"init rule `name: {rule.name}` matches no layer with "
