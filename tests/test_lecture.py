@@ -183,3 +183,40 @@ def test_zero_init_residual():
                (model.layer1, model.layer2, model.layer3, model.layer4) for b in layer)
     default = archdsl.build(SPECS / "resnet50.yaml")
     assert bool((default.layer1[0].bn3.weight == 1).all())
+
+
+def test_fractalnet_global_drop_path_runs_one_column():
+    model = archdsl.build(SPECS / "fractalnet_cifar10.yaml").train()
+    joins = [m for m in model.modules() if type(m).__name__ == "Join"]
+    assert sorted({j.column for j in joins}) == [1, 2]  # C = 3: columns 1 and 2 join
+    torch.manual_seed(0)
+    picks = []
+    for _ in range(3000):
+        model.choose_column()
+        picks.append(joins[0].chosen)
+        assert all(j.chosen == picks[-1] for j in joins)  # one choice for the batch
+    assert picks.count(0) / 3000 == pytest.approx(0.5, abs=0.03)  # half the batches
+    for column in (1, 2, 3):
+        assert picks.count(column) / 3000 == pytest.approx(0.5 / 3, abs=0.03)
+    # Column 1 alone: each block is its shallowest path, one conv.
+    for j in joins:
+        j.chosen = 1
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        y = x
+        for b in range(1, 6):
+            y = getattr(model, f"pool{b}")(getattr(model, f"block{b}").shallow(y))
+        expected = model.fc(torch.flatten(y, 1))
+        torch.manual_seed(1)
+        got = _columnwise(model, x)
+    torch.testing.assert_close(got, expected)
+
+
+def _columnwise(model, x):
+    """The network's forward with its per-batch choice left as set."""
+    choose = model.choose_column
+    model.choose_column = lambda: None
+    try:
+        return model(x)
+    finally:
+        model.choose_column = choose

@@ -13,6 +13,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass
 
+from archdsl.diagnostics import error
 from archdsl.emit import code
 from archdsl.emit.generalize import Group, Grouper, Param
 from archdsl.emit.init_code import init_method
@@ -233,6 +234,9 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
     result = graph.outputs[0] if root and graph.outputs else "Tensor"
     out.add([f"{INDENT}def forward(self, x: Tensor) -> {result}:"])
     out.add([f"{INDENT * 2}# x: {_shape_text(group, None)}"])
+    extras = _network_code(graph) if root else []
+    for prologue, _ in extras:
+        out.add([INDENT * 2 + line for line in prologue])
     for index, step in steps:
         inputs = [absent.get(v, v) for v in step.inputs]
         args = [code.Var(var[v]) for v in inputs]
@@ -272,6 +276,7 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
     names = [var[v] for v in returned]
     if not (root and graph.outputs):
         out.add([f"{INDENT * 2}return {names[0]}"])
+        _add_methods(out, extras)
         return
     kind, fields = graph.outputs
     out.add([f"{INDENT * 2}if torch.jit.is_scripting():",
@@ -286,6 +291,28 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
              f"{INDENT * 2}if self.training:",
              f"{INDENT * 3}return {kind}({', '.join(names)})",
              f"{INDENT * 2}return {main}  # type: ignore[return-value]"])
+    _add_methods(out, extras)
+
+
+def _network_code(graph: Graph) -> list[tuple[list[str], list[str]]]:
+    """What ops need at the network level (e.g. FractalNet's per-batch column)."""
+    by_class: dict[type, list] = {}
+    for node in graph.ops():
+        by_class.setdefault(type(node.op), []).append(node)
+    out = []
+    for cls, nodes in by_class.items():
+        try:
+            extra = cls.network_code([n.op for n in nodes])
+        except ValueError as exc:
+            raise error("E0405", str(exc), nodes[0].span) from None
+        if extra:
+            out.append(extra)
+    return out
+
+
+def _add_methods(out: _Writer, extras) -> None:
+    for _, methods in extras:
+        out.add([""] + [INDENT + line for line in methods])
 
 
 def _outputs_class(graph: Graph) -> list[str]:

@@ -208,6 +208,12 @@ class Op:
         """The forward expression over input code nodes, for functional ops."""
         raise NotImplementedError(f"op `{self.name}` has no expression form")
 
+    @staticmethod
+    def network_code(ops: list[Op]) -> tuple[list[str], list[str]] | None:
+        """Code the whole network needs for these ops (all of this class): lines at the
+        start of its forward, and methods of its class. None: nothing."""
+        return None
+
     def describe(self) -> str:
         """How the op reads in a summary: `conv(64, 3, stride=2)`."""
         defaults = {k: f.default for k, f in self.Params.model_fields.items()}
