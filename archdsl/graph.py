@@ -102,20 +102,24 @@ class Scope:
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None
     output: str | None = None
-    # An index of `children`, brought up to date by member_names(): members are only
-    # appended, or replaced in place under the same name, so a 10,000-member module costs
-    # linear time, not quadratic.
+    # An index of `children`, brought up to date by member_names(): while a list is filled,
+    # members are only appended, or replaced in place under the same name, so a module of
+    # 10,000 members costs linear time, not quadratic. A new list is indexed afresh.
     _names: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
     _indexed: int = field(default=0, init=False, repr=False, compare=False)
     _members: int = field(default=0, init=False, repr=False, compare=False)
     _suffix: dict[str, int] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
+    _of: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
     def member_names(self) -> set[str]:
+        if self._of is not self.children or len(self.children) < self._indexed:
+            self._names, self._indexed, self._members, self._suffix = set(), 0, 0, {}
+            self._of = self.children
         for child in self.children[self._indexed:]:
             self._names.add(child.local)
             self._members += isinstance(child, Member)

@@ -14,11 +14,11 @@ __all__ = ["Alexnet"]
 
 
 class Alexnet(nn.Module):
-    """The alexnet network (alexnet.yaml:15)."""
+    """The alexnet network (alexnet.yaml:16)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # alexnet.yaml:16
+        self.features = nn.Sequential(  # alexnet.yaml:17
             nn.Conv2d(3, 64, 11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
@@ -33,8 +33,8 @@ class Alexnet(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))  # alexnet.yaml:29
-        self.classifier = nn.Sequential(  # alexnet.yaml:32
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))  # alexnet.yaml:30
+        self.classifier = nn.Sequential(  # alexnet.yaml:33
             nn.Dropout(p=0.5),
             nn.Linear(9216, 4096),
             nn.ReLU(inplace=True),

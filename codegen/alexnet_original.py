@@ -21,32 +21,32 @@ __all__ = ["AlexnetOriginal"]
 
 
 class AlexnetOriginal(nn.Module):
-    """The alexnet_original network (alexnet_original.yaml:23)."""
+    """The alexnet_original network (alexnet_original.yaml:24)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)  # alexnet_original.yaml:23
-        self.relu1 = nn.ReLU(inplace=True)  # alexnet_original.yaml:24
-        self.norm1 = nn.LocalResponseNorm(5, k=2.0)  # alexnet_original.yaml:25
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:26
-        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)  # alexnet_original.yaml:27
-        self.relu2 = nn.ReLU(inplace=True)  # alexnet_original.yaml:28
-        self.norm2 = nn.LocalResponseNorm(5, k=2.0)  # alexnet_original.yaml:29
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:30
-        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)  # alexnet_original.yaml:31
-        self.relu3 = nn.ReLU(inplace=True)  # alexnet_original.yaml:32
-        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)  # alexnet_original.yaml:33
-        self.relu4 = nn.ReLU(inplace=True)  # alexnet_original.yaml:34
-        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)  # alexnet_original.yaml:35
-        self.relu5 = nn.ReLU(inplace=True)  # alexnet_original.yaml:36
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:37
-        self.fc6 = nn.Linear(9216, 4096)  # alexnet_original.yaml:39
-        self.relu6 = nn.ReLU(inplace=True)  # alexnet_original.yaml:40
-        self.drop6 = nn.Dropout(p=0.5)  # alexnet_original.yaml:41
-        self.fc7 = nn.Linear(4096, 4096)  # alexnet_original.yaml:42
-        self.relu7 = nn.ReLU(inplace=True)  # alexnet_original.yaml:43
-        self.drop7 = nn.Dropout(p=0.5)  # alexnet_original.yaml:44
-        self.fc8 = nn.Linear(4096, 1000)  # alexnet_original.yaml:45
+        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)  # alexnet_original.yaml:24
+        self.relu1 = nn.ReLU(inplace=True)  # alexnet_original.yaml:25
+        self.norm1 = nn.LocalResponseNorm(5, k=2.0)  # alexnet_original.yaml:26
+        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:27
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)  # alexnet_original.yaml:28
+        self.relu2 = nn.ReLU(inplace=True)  # alexnet_original.yaml:29
+        self.norm2 = nn.LocalResponseNorm(5, k=2.0)  # alexnet_original.yaml:30
+        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:31
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)  # alexnet_original.yaml:32
+        self.relu3 = nn.ReLU(inplace=True)  # alexnet_original.yaml:33
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)  # alexnet_original.yaml:34
+        self.relu4 = nn.ReLU(inplace=True)  # alexnet_original.yaml:35
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)  # alexnet_original.yaml:36
+        self.relu5 = nn.ReLU(inplace=True)  # alexnet_original.yaml:37
+        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2)  # alexnet_original.yaml:38
+        self.fc6 = nn.Linear(9216, 4096)  # alexnet_original.yaml:40
+        self.relu6 = nn.ReLU(inplace=True)  # alexnet_original.yaml:41
+        self.drop6 = nn.Dropout(p=0.5)  # alexnet_original.yaml:42
+        self.fc7 = nn.Linear(4096, 4096)  # alexnet_original.yaml:43
+        self.relu7 = nn.ReLU(inplace=True)  # alexnet_original.yaml:44
+        self.drop7 = nn.Dropout(p=0.5)  # alexnet_original.yaml:45
+        self.fc8 = nn.Linear(4096, 1000)  # alexnet_original.yaml:46
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 227, 227)

@@ -16,17 +16,17 @@ __all__ = ["Densenet161"]
 
 class DenseLayer(nn.Module):
     """dense_layer: BN-ReLU-Conv(1x1, 4k), BN-ReLU-Conv(3x3, k); its output is
-    concatenated onto its input. (densenet161.yaml:18)
+    concatenated onto its input. (densenet161.yaml:19)
     """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.norm1 = nn.BatchNorm2d(in_channels)  # densenet161.yaml:22
-        self.relu1 = nn.ReLU(inplace=True)  # densenet161.yaml:23
-        self.conv1 = nn.Conv2d(in_channels, 192, 1, bias=False)  # densenet161.yaml:24
-        self.norm2 = nn.BatchNorm2d(192)  # densenet161.yaml:25
-        self.relu2 = nn.ReLU(inplace=True)  # densenet161.yaml:26
-        self.conv2 = nn.Conv2d(192, 48, 3, padding=1, bias=False)  # densenet161.yaml:27
+        self.norm1 = nn.BatchNorm2d(in_channels)  # densenet161.yaml:23
+        self.relu1 = nn.ReLU(inplace=True)  # densenet161.yaml:24
+        self.conv1 = nn.Conv2d(in_channels, 192, 1, bias=False)  # densenet161.yaml:25
+        self.norm2 = nn.BatchNorm2d(192)  # densenet161.yaml:26
+        self.relu2 = nn.ReLU(inplace=True)  # densenet161.yaml:27
+        self.conv2 = nn.Conv2d(192, 48, 3, padding=1, bias=False)  # densenet161.yaml:28
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -42,15 +42,15 @@ class DenseLayer(nn.Module):
 
 class Transition(nn.Module):
     """transition: BN-ReLU-Conv(1x1) halving the channels, then 2x2 average pooling.
-    (densenet161.yaml:30)
+    (densenet161.yaml:31)
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(in_channels)  # densenet161.yaml:33
-        self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:34
-        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)  # densenet161.yaml:35
-        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # densenet161.yaml:36
+        self.norm = nn.BatchNorm2d(in_channels)  # densenet161.yaml:34
+        self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:35
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)  # densenet161.yaml:36
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # densenet161.yaml:37
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -62,11 +62,11 @@ class Transition(nn.Module):
 
 
 class Densenet161(nn.Module):
-    """The densenet161 network (densenet161.yaml:39)."""
+    """The densenet161 network (densenet161.yaml:40)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(OrderedDict([  # densenet161.yaml:40
+        self.features = nn.Sequential(OrderedDict([  # densenet161.yaml:41
             ("conv0", nn.Conv2d(3, 96, 7, stride=2, padding=3, bias=False)),
             ("norm0", nn.BatchNorm2d(96)),
             ("relu0", nn.ReLU(inplace=True)),
@@ -174,9 +174,9 @@ class Densenet161(nn.Module):
             ),
             ("norm5", nn.BatchNorm2d(2208)),
         ]))
-        self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:54
-        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet161.yaml:55
-        self.classifier = nn.Linear(2208, 1000)  # densenet161.yaml:57
+        self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:55
+        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet161.yaml:56
+        self.classifier = nn.Linear(2208, 1000)  # densenet161.yaml:58
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -191,10 +191,10 @@ class Densenet161(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # densenet161.yaml:60
+            if isinstance(module, nn.Conv2d):  # densenet161.yaml:61
                 nn.init.kaiming_normal_(module.weight)
-            if isinstance(module, nn.BatchNorm2d):  # densenet161.yaml:62
+            if isinstance(module, nn.BatchNorm2d):  # densenet161.yaml:63
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # densenet161.yaml:65
+            if isinstance(module, nn.Linear):  # densenet161.yaml:66
                 nn.init.constant_(module.bias, val=0.0)

@@ -21,17 +21,17 @@ __all__ = ["DensenetBc100K12"]
 
 class DenseLayer(nn.Module):
     """dense_layer: BN-ReLU-conv 1x1 to 4k, BN-ReLU-conv 3x3 to k; its input and
-    output concatenated. (densenet_bc_100_k12.yaml:22)
+    output concatenated. (densenet_bc_100_k12.yaml:23)
     """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.norm1 = nn.BatchNorm2d(in_channels)  # densenet_bc_100_k12.yaml:26
-        self.relu1 = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:27
-        self.conv1 = nn.Conv2d(in_channels, 48, 1, bias=False)  # densenet_bc_100_k12.yaml:28
-        self.norm2 = nn.BatchNorm2d(48)  # densenet_bc_100_k12.yaml:29
-        self.relu2 = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:30
-        self.conv2 = nn.Conv2d(48, 12, 3, padding=1, bias=False)  # densenet_bc_100_k12.yaml:31
+        self.norm1 = nn.BatchNorm2d(in_channels)  # densenet_bc_100_k12.yaml:27
+        self.relu1 = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:28
+        self.conv1 = nn.Conv2d(in_channels, 48, 1, bias=False)  # densenet_bc_100_k12.yaml:29
+        self.norm2 = nn.BatchNorm2d(48)  # densenet_bc_100_k12.yaml:30
+        self.relu2 = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:31
+        self.conv2 = nn.Conv2d(48, 12, 3, padding=1, bias=False)  # densenet_bc_100_k12.yaml:32
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -47,15 +47,16 @@ class DenseLayer(nn.Module):
 
 class Transition(nn.Module):
     """transition: BN-ReLU-conv 1x1 to floor(compression * channels), 2x2 average
-    pooling. (densenet_bc_100_k12.yaml:34)
+    pooling. (densenet_bc_100_k12.yaml:35)
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm2d(in_channels)  # densenet_bc_100_k12.yaml:37
-        self.relu = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:38
-        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)  # densenet_bc_100_k12.yaml:39
-        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # densenet_bc_100_k12.yaml:40
+        self.norm = nn.BatchNorm2d(in_channels)  # densenet_bc_100_k12.yaml:38
+        self.relu = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:39
+        # densenet_bc_100_k12.yaml:40
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)  # densenet_bc_100_k12.yaml:41
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -67,12 +68,12 @@ class Transition(nn.Module):
 
 
 class DensenetBc100K12(nn.Module):
-    """The densenet_bc_100_k12 network (densenet_bc_100_k12.yaml:43)."""
+    """The densenet_bc_100_k12 network (densenet_bc_100_k12.yaml:44)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv0 = nn.Conv2d(3, 24, 3, padding=1, bias=False)  # densenet_bc_100_k12.yaml:43
-        self.denseblock1 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:45
+        self.conv0 = nn.Conv2d(3, 24, 3, padding=1, bias=False)  # densenet_bc_100_k12.yaml:44
+        self.denseblock1 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:46
             ("denselayer1", DenseLayer(in_channels=24)),
             ("denselayer2", DenseLayer(in_channels=36)),
             ("denselayer3", DenseLayer(in_channels=48)),
@@ -90,8 +91,9 @@ class DensenetBc100K12(nn.Module):
             ("denselayer15", DenseLayer(in_channels=192)),
             ("denselayer16", DenseLayer(in_channels=204)),
         ]))
-        self.transition1 = Transition(in_channels=216, out_channels=108)  # densenet_bc_100_k12.yaml:48
-        self.denseblock2 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:50
+        # densenet_bc_100_k12.yaml:49
+        self.transition1 = Transition(in_channels=216, out_channels=108)
+        self.denseblock2 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:51
             ("denselayer1", DenseLayer(in_channels=108)),
             ("denselayer2", DenseLayer(in_channels=120)),
             ("denselayer3", DenseLayer(in_channels=132)),
@@ -109,8 +111,9 @@ class DensenetBc100K12(nn.Module):
             ("denselayer15", DenseLayer(in_channels=276)),
             ("denselayer16", DenseLayer(in_channels=288)),
         ]))
-        self.transition2 = Transition(in_channels=300, out_channels=150)  # densenet_bc_100_k12.yaml:53
-        self.denseblock3 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:55
+        # densenet_bc_100_k12.yaml:54
+        self.transition2 = Transition(in_channels=300, out_channels=150)
+        self.denseblock3 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:56
             ("denselayer1", DenseLayer(in_channels=150)),
             ("denselayer2", DenseLayer(in_channels=162)),
             ("denselayer3", DenseLayer(in_channels=174)),
@@ -128,10 +131,10 @@ class DensenetBc100K12(nn.Module):
             ("denselayer15", DenseLayer(in_channels=318)),
             ("denselayer16", DenseLayer(in_channels=330)),
         ]))
-        self.norm5 = nn.BatchNorm2d(342)  # densenet_bc_100_k12.yaml:58
-        self.relu = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:59
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # densenet_bc_100_k12.yaml:60
-        self.fc = nn.Linear(342, 10)  # densenet_bc_100_k12.yaml:62
+        self.norm5 = nn.BatchNorm2d(342)  # densenet_bc_100_k12.yaml:59
+        self.relu = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:60
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # densenet_bc_100_k12.yaml:61
+        self.fc = nn.Linear(342, 10)  # densenet_bc_100_k12.yaml:63
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

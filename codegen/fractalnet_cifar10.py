@@ -53,7 +53,8 @@ class ConvUnit(nn.Module):
 
     def __init__(self, in_channels: int, out: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out, 3, padding=1, bias=False)  # fractalnet_cifar10.yaml:25
+        # fractalnet_cifar10.yaml:25
+        self.conv = nn.Conv2d(in_channels, out, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(out)  # fractalnet_cifar10.yaml:26
         self.relu = nn.ReLU(inplace=True)  # fractalnet_cifar10.yaml:27
 

@@ -24,7 +24,7 @@ class GoogLeNetOutputs(NamedTuple):
 
 class BasicConv(nn.Module):
     """basic_conv: Conv without bias, batch norm (eps 0.001), ReLU.
-    (googlenet.yaml:17)
+    (googlenet.yaml:18)
     """
 
     def __init__(
@@ -36,7 +36,7 @@ class BasicConv(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(  # googlenet.yaml:21
+        self.conv = nn.Conv2d(  # googlenet.yaml:22
             in_channels,
             out,
             kernel,
@@ -44,8 +44,8 @@ class BasicConv(nn.Module):
             padding=conv_padding,
             bias=False,
         )
-        self.bn = nn.BatchNorm2d(out, eps=0.001)  # googlenet.yaml:22
-        self.relu = nn.ReLU(inplace=True)  # googlenet.yaml:23
+        self.bn = nn.BatchNorm2d(out, eps=0.001)  # googlenet.yaml:23
+        self.relu = nn.ReLU(inplace=True)  # googlenet.yaml:24
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -57,7 +57,7 @@ class BasicConv(nn.Module):
 
 class Inception(nn.Module):
     """inception: Four parallel branches concatenated; 1x1 convs reduce channels
-    first. (googlenet.yaml:25)
+    first. (googlenet.yaml:26)
     """
 
     def __init__(
@@ -71,16 +71,17 @@ class Inception(nn.Module):
         pool_proj: int,
     ) -> None:
         super().__init__()
-        self.branch1 = BasicConv(in_channels=in_channels, out=ch1x1, conv_padding=0)  # googlenet.yaml:29
-        self.branch2 = nn.Sequential(  # googlenet.yaml:30
+        # googlenet.yaml:30
+        self.branch1 = BasicConv(in_channels=in_channels, out=ch1x1, conv_padding=0)
+        self.branch2 = nn.Sequential(  # googlenet.yaml:31
             BasicConv(in_channels=in_channels, out=ch3x3red, conv_padding=0),
             BasicConv(in_channels=ch3x3red, out=ch3x3, conv_padding=1, kernel=3),
         )
-        self.branch3 = nn.Sequential(  # googlenet.yaml:31
+        self.branch3 = nn.Sequential(  # googlenet.yaml:32
             BasicConv(in_channels=in_channels, out=ch5x5red, conv_padding=0),
             BasicConv(in_channels=ch5x5red, out=ch5x5, conv_padding=1, kernel=3),
         )
-        self.branch4 = nn.Sequential(  # googlenet.yaml:32
+        self.branch4 = nn.Sequential(  # googlenet.yaml:33
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
             BasicConv(in_channels=in_channels, out=pool_proj, conv_padding=0),
         )
@@ -97,17 +98,17 @@ class Inception(nn.Module):
 
 class InceptionAux(nn.Module):
     """inception_aux: An auxiliary classifier on an intermediate feature map.
-    (googlenet.yaml:35)
+    (googlenet.yaml:36)
     """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.adaptive_avgpool = nn.AdaptiveAvgPool2d((4, 4))  # googlenet.yaml:38
-        self.conv = BasicConv(in_channels=in_channels, out=128, conv_padding=0)  # googlenet.yaml:39
-        self.fc1 = nn.Linear(2048, 1024)  # googlenet.yaml:41
-        self.relu = nn.ReLU(inplace=True)  # googlenet.yaml:42
-        self.dropout = nn.Dropout(p=0.7)  # googlenet.yaml:43
-        self.fc2 = nn.Linear(1024, 1000)  # googlenet.yaml:44
+        self.adaptive_avgpool = nn.AdaptiveAvgPool2d((4, 4))  # googlenet.yaml:39
+        self.conv = BasicConv(in_channels=in_channels, out=128, conv_padding=0)  # googlenet.yaml:40
+        self.fc1 = nn.Linear(2048, 1024)  # googlenet.yaml:42
+        self.relu = nn.ReLU(inplace=True)  # googlenet.yaml:43
+        self.dropout = nn.Dropout(p=0.7)  # googlenet.yaml:44
+        self.fc2 = nn.Linear(1024, 1000)  # googlenet.yaml:45
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, 14, 14)
@@ -122,22 +123,23 @@ class InceptionAux(nn.Module):
 
 
 class Googlenet(nn.Module):
-    """The googlenet network (googlenet.yaml:47)."""
+    """The googlenet network (googlenet.yaml:48)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = BasicConv(  # googlenet.yaml:47
+        self.conv1 = BasicConv(  # googlenet.yaml:48
             in_channels=3,
             out=64,
             conv_padding=3,
             kernel=7,
             stride=2,
         )
-        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:48
-        self.conv2 = BasicConv(in_channels=64, out=64, conv_padding=0)  # googlenet.yaml:49
-        self.conv3 = BasicConv(in_channels=64, out=192, conv_padding=1, kernel=3)  # googlenet.yaml:50
-        self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:51
-        self.inception3a = Inception(  # googlenet.yaml:52
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:49
+        self.conv2 = BasicConv(in_channels=64, out=64, conv_padding=0)  # googlenet.yaml:50
+        # googlenet.yaml:51
+        self.conv3 = BasicConv(in_channels=64, out=192, conv_padding=1, kernel=3)
+        self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:52
+        self.inception3a = Inception(  # googlenet.yaml:53
             in_channels=192,
             ch1x1=64,
             ch3x3red=96,
@@ -146,7 +148,7 @@ class Googlenet(nn.Module):
             ch5x5=32,
             pool_proj=32,
         )
-        self.inception3b = Inception(  # googlenet.yaml:53
+        self.inception3b = Inception(  # googlenet.yaml:54
             in_channels=256,
             ch1x1=128,
             ch3x3red=128,
@@ -155,8 +157,8 @@ class Googlenet(nn.Module):
             ch5x5=96,
             pool_proj=64,
         )
-        self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:54
-        self.inception4a = Inception(  # googlenet.yaml:55
+        self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # googlenet.yaml:55
+        self.inception4a = Inception(  # googlenet.yaml:56
             in_channels=480,
             ch1x1=192,
             ch3x3red=96,
@@ -165,8 +167,8 @@ class Googlenet(nn.Module):
             ch5x5=48,
             pool_proj=64,
         )
-        self.aux1 = InceptionAux(in_channels=512)  # googlenet.yaml:57
-        self.inception4b = Inception(  # googlenet.yaml:58
+        self.aux1 = InceptionAux(in_channels=512)  # googlenet.yaml:58
+        self.inception4b = Inception(  # googlenet.yaml:59
             in_channels=512,
             ch1x1=160,
             ch3x3red=112,
@@ -175,7 +177,7 @@ class Googlenet(nn.Module):
             ch5x5=64,
             pool_proj=64,
         )
-        self.inception4c = Inception(  # googlenet.yaml:59
+        self.inception4c = Inception(  # googlenet.yaml:60
             in_channels=512,
             ch1x1=128,
             ch3x3red=128,
@@ -184,7 +186,7 @@ class Googlenet(nn.Module):
             ch5x5=64,
             pool_proj=64,
         )
-        self.inception4d = Inception(  # googlenet.yaml:60
+        self.inception4d = Inception(  # googlenet.yaml:61
             in_channels=512,
             ch1x1=112,
             ch3x3red=144,
@@ -193,8 +195,8 @@ class Googlenet(nn.Module):
             ch5x5=64,
             pool_proj=64,
         )
-        self.aux2 = InceptionAux(in_channels=528)  # googlenet.yaml:62
-        self.inception4e = Inception(  # googlenet.yaml:63
+        self.aux2 = InceptionAux(in_channels=528)  # googlenet.yaml:63
+        self.inception4e = Inception(  # googlenet.yaml:64
             in_channels=528,
             ch1x1=256,
             ch3x3red=160,
@@ -203,8 +205,8 @@ class Googlenet(nn.Module):
             ch5x5=128,
             pool_proj=128,
         )
-        self.maxpool4 = nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)  # googlenet.yaml:64
-        self.inception5a = Inception(  # googlenet.yaml:65
+        self.maxpool4 = nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)  # googlenet.yaml:65
+        self.inception5a = Inception(  # googlenet.yaml:66
             in_channels=832,
             ch1x1=256,
             ch3x3red=160,
@@ -213,7 +215,7 @@ class Googlenet(nn.Module):
             ch5x5=128,
             pool_proj=128,
         )
-        self.inception5b = Inception(  # googlenet.yaml:66
+        self.inception5b = Inception(  # googlenet.yaml:67
             in_channels=832,
             ch1x1=384,
             ch3x3red=192,
@@ -222,9 +224,9 @@ class Googlenet(nn.Module):
             ch5x5=128,
             pool_proj=128,
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # googlenet.yaml:67
-        self.dropout = nn.Dropout(p=0.2)  # googlenet.yaml:69
-        self.fc = nn.Linear(1024, 1000)  # googlenet.yaml:70
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # googlenet.yaml:68
+        self.dropout = nn.Dropout(p=0.2)  # googlenet.yaml:70
+        self.fc = nn.Linear(1024, 1000)  # googlenet.yaml:71
         self.init_weights()
 
     def forward(self, x: Tensor) -> GoogLeNetOutputs:
@@ -260,7 +262,12 @@ class Googlenet(nn.Module):
         return self.eager_outputs(x, aux2, aux1)
 
     @torch.jit.unused
-    def eager_outputs(self, x: Tensor, aux2: Optional[Tensor], aux1: Optional[Tensor]) -> GoogLeNetOutputs:
+    def eager_outputs(
+        self,
+        x: Tensor,
+        aux2: Optional[Tensor],
+        aux1: Optional[Tensor],
+    ) -> GoogLeNetOutputs:
         """The outputs in training mode, the main output alone in eval mode."""
         if self.training:
             return GoogLeNetOutputs(x, aux2, aux1)
@@ -269,10 +276,10 @@ class Googlenet(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # googlenet.yaml:77
+            if isinstance(module, nn.Conv2d):  # googlenet.yaml:78
                 nn.init.trunc_normal_(module.weight, std=0.01)
-            if isinstance(module, nn.Linear):  # googlenet.yaml:79
+            if isinstance(module, nn.Linear):  # googlenet.yaml:80
                 nn.init.trunc_normal_(module.weight, std=0.01)
-            if isinstance(module, nn.BatchNorm2d):  # googlenet.yaml:81
+            if isinstance(module, nn.BatchNorm2d):  # googlenet.yaml:82
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

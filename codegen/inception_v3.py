@@ -23,7 +23,7 @@ class InceptionOutputs(NamedTuple):
 
 class BasicConv(nn.Module):
     """basic_conv: Conv without bias, batch norm (eps 0.001), ReLU.
-    (inception_v3.yaml:15)
+    (inception_v3.yaml:16)
     """
 
     def __init__(
@@ -35,7 +35,7 @@ class BasicConv(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(  # inception_v3.yaml:19
+        self.conv = nn.Conv2d(  # inception_v3.yaml:20
             in_channels,
             out,
             kernel,
@@ -43,8 +43,8 @@ class BasicConv(nn.Module):
             padding=conv_padding,
             bias=False,
         )
-        self.bn = nn.BatchNorm2d(out, eps=0.001)  # inception_v3.yaml:20
-        self.relu = nn.ReLU(inplace=True)  # inception_v3.yaml:21
+        self.bn = nn.BatchNorm2d(out, eps=0.001)  # inception_v3.yaml:21
+        self.relu = nn.ReLU(inplace=True)  # inception_v3.yaml:22
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -55,28 +55,32 @@ class BasicConv(nn.Module):
 
 
 class InceptionA(nn.Module):
-    """inception_a: 35x35 module. (inception_v3.yaml:23)"""
+    """inception_a: 35x35 module. (inception_v3.yaml:24)"""
 
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv(in_channels=in_channels, out=64, conv_padding=0)  # inception_v3.yaml:27
-        self.branch5x5_1 = BasicConv(in_channels=in_channels, out=48, conv_padding=0)  # inception_v3.yaml:28
-        self.branch5x5_2 = BasicConv(in_channels=48, out=64, conv_padding=2, kernel=5)  # inception_v3.yaml:28
-        self.branch3x3dbl_1 = BasicConv(in_channels=in_channels, out=64, conv_padding=0)  # inception_v3.yaml:29
-        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:30
+        # inception_v3.yaml:28
+        self.branch1x1 = BasicConv(in_channels=in_channels, out=64, conv_padding=0)
+        # inception_v3.yaml:29
+        self.branch5x5_1 = BasicConv(in_channels=in_channels, out=48, conv_padding=0)
+        # inception_v3.yaml:29
+        self.branch5x5_2 = BasicConv(in_channels=48, out=64, conv_padding=2, kernel=5)
+        # inception_v3.yaml:30
+        self.branch3x3dbl_1 = BasicConv(in_channels=in_channels, out=64, conv_padding=0)
+        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:31
             in_channels=64,
             out=96,
             conv_padding=1,
             kernel=3,
         )
-        self.branch3x3dbl_3 = BasicConv(  # inception_v3.yaml:31
+        self.branch3x3dbl_3 = BasicConv(  # inception_v3.yaml:32
             in_channels=96,
             out=96,
             conv_padding=1,
             kernel=3,
         )
-        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:32
-        self.branch_pool = BasicConv(  # inception_v3.yaml:32
+        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:33
+        self.branch_pool = BasicConv(  # inception_v3.yaml:33
             in_channels=in_channels,
             out=pool_features,
             conv_padding=0,
@@ -92,37 +96,39 @@ class InceptionA(nn.Module):
         branch3 = self.branch3x3dbl_3(branch3)
         branch4 = self.avgpool(x)
         branch4 = self.branch_pool(branch4)  # (N, pool_features, 35, 35)
-        out = torch.cat([branch1x1, branch2, branch3, branch4], 1)  # (N, pool_features + 224, 35, 35)
+        # (N, pool_features + 224, 35, 35)
+        out = torch.cat([branch1x1, branch2, branch3, branch4], 1)
         return out
 
 
 class InceptionB(nn.Module):
-    """inception_b: Grid reduction 35x35 -> 17x17. (inception_v3.yaml:35)"""
+    """inception_b: Grid reduction 35x35 -> 17x17. (inception_v3.yaml:36)"""
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch3x3 = BasicConv(  # inception_v3.yaml:38
+        self.branch3x3 = BasicConv(  # inception_v3.yaml:39
             in_channels=288,
             out=384,
             conv_padding=0,
             kernel=3,
             stride=2,
         )
-        self.branch3x3dbl_1 = BasicConv(in_channels=288, out=64, conv_padding=0)  # inception_v3.yaml:39
-        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:40
+        # inception_v3.yaml:40
+        self.branch3x3dbl_1 = BasicConv(in_channels=288, out=64, conv_padding=0)
+        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:41
             in_channels=64,
             out=96,
             conv_padding=1,
             kernel=3,
         )
-        self.branch3x3dbl_3 = BasicConv(  # inception_v3.yaml:41
+        self.branch3x3dbl_3 = BasicConv(  # inception_v3.yaml:42
             in_channels=96,
             out=96,
             conv_padding=0,
             kernel=3,
             stride=2,
         )
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:42
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:43
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 288, 35, 35)
@@ -137,52 +143,55 @@ class InceptionB(nn.Module):
 
 class InceptionC(nn.Module):
     """inception_c: 17x17 module with factorised 7x7 convolutions.
-    (inception_v3.yaml:45)
+    (inception_v3.yaml:46)
     """
 
     def __init__(self, c7: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv(in_channels=768, out=192, conv_padding=0)  # inception_v3.yaml:49
-        self.branch7x7_1 = BasicConv(in_channels=768, out=c7, conv_padding=0)  # inception_v3.yaml:50
-        self.branch7x7_2 = BasicConv(  # inception_v3.yaml:51
+        self.branch1x1 = BasicConv(in_channels=768, out=192, conv_padding=0)  # inception_v3.yaml:50
+        # inception_v3.yaml:51
+        self.branch7x7_1 = BasicConv(in_channels=768, out=c7, conv_padding=0)
+        self.branch7x7_2 = BasicConv(  # inception_v3.yaml:52
             in_channels=c7,
             out=c7,
             conv_padding=(0, 3),
             kernel=(1, 7),
         )
-        self.branch7x7_3 = BasicConv(  # inception_v3.yaml:52
+        self.branch7x7_3 = BasicConv(  # inception_v3.yaml:53
             in_channels=c7,
             out=192,
             conv_padding=(3, 0),
             kernel=(7, 1),
         )
-        self.branch7x7dbl_1 = BasicConv(in_channels=768, out=c7, conv_padding=0)  # inception_v3.yaml:53
-        self.branch7x7dbl_2 = BasicConv(  # inception_v3.yaml:54
+        # inception_v3.yaml:54
+        self.branch7x7dbl_1 = BasicConv(in_channels=768, out=c7, conv_padding=0)
+        self.branch7x7dbl_2 = BasicConv(  # inception_v3.yaml:55
             in_channels=c7,
             out=c7,
             conv_padding=(3, 0),
             kernel=(7, 1),
         )
-        self.branch7x7dbl_3 = BasicConv(  # inception_v3.yaml:55
+        self.branch7x7dbl_3 = BasicConv(  # inception_v3.yaml:56
             in_channels=c7,
             out=c7,
             conv_padding=(0, 3),
             kernel=(1, 7),
         )
-        self.branch7x7dbl_4 = BasicConv(  # inception_v3.yaml:56
+        self.branch7x7dbl_4 = BasicConv(  # inception_v3.yaml:57
             in_channels=c7,
             out=c7,
             conv_padding=(3, 0),
             kernel=(7, 1),
         )
-        self.branch7x7dbl_5 = BasicConv(  # inception_v3.yaml:57
+        self.branch7x7dbl_5 = BasicConv(  # inception_v3.yaml:58
             in_channels=c7,
             out=192,
             conv_padding=(0, 3),
             kernel=(1, 7),
         )
-        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:58
-        self.branch_pool = BasicConv(in_channels=768, out=192, conv_padding=0)  # inception_v3.yaml:58
+        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:59
+        # inception_v3.yaml:59
+        self.branch_pool = BasicConv(in_channels=768, out=192, conv_padding=0)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 768, 17, 17)
@@ -203,16 +212,17 @@ class InceptionC(nn.Module):
 
 class InceptionAux(nn.Module):
     """inception_aux: The auxiliary classifier on the 17x17 grid.
-    (inception_v3.yaml:90)
+    (inception_v3.yaml:91)
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.avgpool = nn.AvgPool2d(kernel_size=5, stride=3)  # inception_v3.yaml:93
-        self.conv0 = BasicConv(in_channels=768, out=128, conv_padding=0)  # inception_v3.yaml:94
-        self.conv1 = BasicConv(in_channels=128, out=768, conv_padding=0, kernel=5)  # inception_v3.yaml:95
-        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:96
-        self.fc = nn.Linear(768, 1000)  # inception_v3.yaml:98
+        self.avgpool = nn.AvgPool2d(kernel_size=5, stride=3)  # inception_v3.yaml:94
+        self.conv0 = BasicConv(in_channels=768, out=128, conv_padding=0)  # inception_v3.yaml:95
+        # inception_v3.yaml:96
+        self.conv1 = BasicConv(in_channels=128, out=768, conv_padding=0, kernel=5)
+        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:97
+        self.fc = nn.Linear(768, 1000)  # inception_v3.yaml:99
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 768, 17, 17)
@@ -226,39 +236,41 @@ class InceptionAux(nn.Module):
 
 
 class InceptionD(nn.Module):
-    """inception_d: Grid reduction 17x17 -> 8x8. (inception_v3.yaml:61)"""
+    """inception_d: Grid reduction 17x17 -> 8x8. (inception_v3.yaml:62)"""
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch3x3_1 = BasicConv(in_channels=768, out=192, conv_padding=0)  # inception_v3.yaml:64
-        self.branch3x3_2 = BasicConv(  # inception_v3.yaml:64
+        # inception_v3.yaml:65
+        self.branch3x3_1 = BasicConv(in_channels=768, out=192, conv_padding=0)
+        self.branch3x3_2 = BasicConv(  # inception_v3.yaml:65
             in_channels=192,
             out=320,
             conv_padding=0,
             kernel=3,
             stride=2,
         )
-        self.branch7x7x3_1 = BasicConv(in_channels=768, out=192, conv_padding=0)  # inception_v3.yaml:65
-        self.branch7x7x3_2 = BasicConv(  # inception_v3.yaml:66
+        # inception_v3.yaml:66
+        self.branch7x7x3_1 = BasicConv(in_channels=768, out=192, conv_padding=0)
+        self.branch7x7x3_2 = BasicConv(  # inception_v3.yaml:67
             in_channels=192,
             out=192,
             conv_padding=(0, 3),
             kernel=(1, 7),
         )
-        self.branch7x7x3_3 = BasicConv(  # inception_v3.yaml:67
+        self.branch7x7x3_3 = BasicConv(  # inception_v3.yaml:68
             in_channels=192,
             out=192,
             conv_padding=(3, 0),
             kernel=(7, 1),
         )
-        self.branch7x7x3_4 = BasicConv(  # inception_v3.yaml:68
+        self.branch7x7x3_4 = BasicConv(  # inception_v3.yaml:69
             in_channels=192,
             out=192,
             conv_padding=0,
             kernel=3,
             stride=2,
         )
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:69
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:70
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 768, 17, 17)
@@ -275,50 +287,53 @@ class InceptionD(nn.Module):
 
 class InceptionE(nn.Module):
     """inception_e: 8x8 module with expanded filter banks (1x3 and 3x1 side by side).
-    (inception_v3.yaml:72)
+    (inception_v3.yaml:73)
     """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv(in_channels=in_channels, out=320, conv_padding=0)  # inception_v3.yaml:75
-        self.branch3x3_1 = BasicConv(in_channels=in_channels, out=384, conv_padding=0)  # inception_v3.yaml:76
-        self.branch3x3_2a = BasicConv(  # inception_v3.yaml:78
+        # inception_v3.yaml:76
+        self.branch1x1 = BasicConv(in_channels=in_channels, out=320, conv_padding=0)
+        # inception_v3.yaml:77
+        self.branch3x3_1 = BasicConv(in_channels=in_channels, out=384, conv_padding=0)
+        self.branch3x3_2a = BasicConv(  # inception_v3.yaml:79
             in_channels=384,
             out=384,
             conv_padding=(0, 1),
             kernel=(1, 3),
         )
-        self.branch3x3_2b = BasicConv(  # inception_v3.yaml:79
+        self.branch3x3_2b = BasicConv(  # inception_v3.yaml:80
             in_channels=384,
             out=384,
             conv_padding=(1, 0),
             kernel=(3, 1),
         )
-        self.branch3x3dbl_1 = BasicConv(  # inception_v3.yaml:81
+        self.branch3x3dbl_1 = BasicConv(  # inception_v3.yaml:82
             in_channels=in_channels,
             out=448,
             conv_padding=0,
         )
-        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:82
+        self.branch3x3dbl_2 = BasicConv(  # inception_v3.yaml:83
             in_channels=448,
             out=384,
             conv_padding=1,
             kernel=3,
         )
-        self.branch3x3dbl_3a = BasicConv(  # inception_v3.yaml:84
+        self.branch3x3dbl_3a = BasicConv(  # inception_v3.yaml:85
             in_channels=384,
             out=384,
             conv_padding=(0, 1),
             kernel=(1, 3),
         )
-        self.branch3x3dbl_3b = BasicConv(  # inception_v3.yaml:85
+        self.branch3x3dbl_3b = BasicConv(  # inception_v3.yaml:86
             in_channels=384,
             out=384,
             conv_padding=(1, 0),
             kernel=(3, 1),
         )
-        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:87
-        self.branch_pool = BasicConv(in_channels=in_channels, out=192, conv_padding=0)  # inception_v3.yaml:87
+        self.avgpool = nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # inception_v3.yaml:88
+        # inception_v3.yaml:88
+        self.branch_pool = BasicConv(in_channels=in_channels, out=192, conv_padding=0)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, 8, 8)
@@ -339,43 +354,46 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    """The inception_v3 network (inception_v3.yaml:101)."""
+    """The inception_v3 network (inception_v3.yaml:102)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.Conv2d_1a_3x3 = BasicConv(  # inception_v3.yaml:101
+        self.Conv2d_1a_3x3 = BasicConv(  # inception_v3.yaml:102
             in_channels=3,
             out=32,
             conv_padding=0,
             kernel=3,
             stride=2,
         )
-        self.Conv2d_2a_3x3 = BasicConv(in_channels=32, out=32, conv_padding=0, kernel=3)  # inception_v3.yaml:102
-        self.Conv2d_2b_3x3 = BasicConv(in_channels=32, out=64, conv_padding=1, kernel=3)  # inception_v3.yaml:103
-        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:104
-        self.Conv2d_3b_1x1 = BasicConv(in_channels=64, out=80, conv_padding=0)  # inception_v3.yaml:105
-        self.Conv2d_4a_3x3 = BasicConv(  # inception_v3.yaml:106
+        # inception_v3.yaml:103
+        self.Conv2d_2a_3x3 = BasicConv(in_channels=32, out=32, conv_padding=0, kernel=3)
+        # inception_v3.yaml:104
+        self.Conv2d_2b_3x3 = BasicConv(in_channels=32, out=64, conv_padding=1, kernel=3)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:105
+        # inception_v3.yaml:106
+        self.Conv2d_3b_1x1 = BasicConv(in_channels=64, out=80, conv_padding=0)
+        self.Conv2d_4a_3x3 = BasicConv(  # inception_v3.yaml:107
             in_channels=80,
             out=192,
             conv_padding=0,
             kernel=3,
         )
-        self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:107
-        self.Mixed_5b = InceptionA(in_channels=192, pool_features=32)  # inception_v3.yaml:108
-        self.Mixed_5c = InceptionA(in_channels=256, pool_features=64)  # inception_v3.yaml:109
-        self.Mixed_5d = InceptionA(in_channels=288, pool_features=64)  # inception_v3.yaml:110
-        self.Mixed_6a = InceptionB()  # inception_v3.yaml:111
-        self.Mixed_6b = InceptionC(c7=128)  # inception_v3.yaml:112
-        self.Mixed_6c = InceptionC(c7=160)  # inception_v3.yaml:113
-        self.Mixed_6d = InceptionC(c7=160)  # inception_v3.yaml:114
-        self.Mixed_6e = InceptionC(c7=192)  # inception_v3.yaml:115
-        self.AuxLogits = InceptionAux()  # inception_v3.yaml:117
-        self.Mixed_7a = InceptionD()  # inception_v3.yaml:118
-        self.Mixed_7b = InceptionE(in_channels=1280)  # inception_v3.yaml:119
-        self.Mixed_7c = InceptionE(in_channels=2048)  # inception_v3.yaml:120
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:121
-        self.dropout = nn.Dropout(p=0.5)  # inception_v3.yaml:122
-        self.fc = nn.Linear(2048, 1000)  # inception_v3.yaml:124
+        self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2)  # inception_v3.yaml:108
+        self.Mixed_5b = InceptionA(in_channels=192, pool_features=32)  # inception_v3.yaml:109
+        self.Mixed_5c = InceptionA(in_channels=256, pool_features=64)  # inception_v3.yaml:110
+        self.Mixed_5d = InceptionA(in_channels=288, pool_features=64)  # inception_v3.yaml:111
+        self.Mixed_6a = InceptionB()  # inception_v3.yaml:112
+        self.Mixed_6b = InceptionC(c7=128)  # inception_v3.yaml:113
+        self.Mixed_6c = InceptionC(c7=160)  # inception_v3.yaml:114
+        self.Mixed_6d = InceptionC(c7=160)  # inception_v3.yaml:115
+        self.Mixed_6e = InceptionC(c7=192)  # inception_v3.yaml:116
+        self.AuxLogits = InceptionAux()  # inception_v3.yaml:118
+        self.Mixed_7a = InceptionD()  # inception_v3.yaml:119
+        self.Mixed_7b = InceptionE(in_channels=1280)  # inception_v3.yaml:120
+        self.Mixed_7c = InceptionE(in_channels=2048)  # inception_v3.yaml:121
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:122
+        self.dropout = nn.Dropout(p=0.5)  # inception_v3.yaml:123
+        self.fc = nn.Linear(2048, 1000)  # inception_v3.yaml:125
         self.init_weights()
 
     def forward(self, x: Tensor) -> InceptionOutputs:
@@ -419,12 +437,12 @@ class InceptionV3(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for name, module in self.named_modules():
-            if isinstance(module, nn.Conv2d):  # inception_v3.yaml:131
+            if isinstance(module, nn.Conv2d):  # inception_v3.yaml:132
                 nn.init.trunc_normal_(module.weight, std=0.1)
-            if isinstance(module, nn.Linear):  # inception_v3.yaml:133
+            if isinstance(module, nn.Linear):  # inception_v3.yaml:134
                 nn.init.trunc_normal_(module.weight, std=0.1)
-            if isinstance(module, nn.BatchNorm2d):  # inception_v3.yaml:135
+            if isinstance(module, nn.BatchNorm2d):  # inception_v3.yaml:136
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if fnmatchcase(name, "AuxLogits.fc"):  # inception_v3.yaml:141
+            if fnmatchcase(name, "AuxLogits.fc"):  # inception_v3.yaml:142
                 nn.init.trunc_normal_(module.weight, std=0.001)

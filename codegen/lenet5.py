@@ -20,21 +20,21 @@ __all__ = ["Lenet5"]
 
 
 class Lenet5(nn.Module):
-    """The lenet5 network (lenet5.yaml:21)."""
+    """The lenet5 network (lenet5.yaml:22)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.c1 = nn.Conv2d(1, 6, 5)  # lenet5.yaml:21
-        self.tanh = nn.Tanh()  # lenet5.yaml:22
-        self.s2 = nn.AvgPool2d(kernel_size=2, stride=2)  # lenet5.yaml:23
-        self.c3 = nn.Conv2d(6, 16, 5)  # lenet5.yaml:24
-        self.tanh_1 = nn.Tanh()  # lenet5.yaml:25
-        self.s4 = nn.AvgPool2d(kernel_size=2, stride=2)  # lenet5.yaml:26
-        self.c5 = nn.Conv2d(16, 120, 5)  # lenet5.yaml:27
-        self.tanh_2 = nn.Tanh()  # lenet5.yaml:28
-        self.f6 = nn.Linear(120, 84)  # lenet5.yaml:30
-        self.tanh_3 = nn.Tanh()  # lenet5.yaml:31
-        self.output = nn.Linear(84, 10)  # lenet5.yaml:32
+        self.c1 = nn.Conv2d(1, 6, 5)  # lenet5.yaml:22
+        self.tanh = nn.Tanh()  # lenet5.yaml:23
+        self.s2 = nn.AvgPool2d(kernel_size=2, stride=2)  # lenet5.yaml:24
+        self.c3 = nn.Conv2d(6, 16, 5)  # lenet5.yaml:25
+        self.tanh_1 = nn.Tanh()  # lenet5.yaml:26
+        self.s4 = nn.AvgPool2d(kernel_size=2, stride=2)  # lenet5.yaml:27
+        self.c5 = nn.Conv2d(16, 120, 5)  # lenet5.yaml:28
+        self.tanh_2 = nn.Tanh()  # lenet5.yaml:29
+        self.f6 = nn.Linear(120, 84)  # lenet5.yaml:31
+        self.tanh_3 = nn.Tanh()  # lenet5.yaml:32
+        self.output = nn.Linear(84, 10)  # lenet5.yaml:33
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 1, 32, 32)

@@ -17,33 +17,33 @@ __all__ = ["NinCifar10"]
 
 
 class NinCifar10(nn.Module):
-    """The nin_cifar10 network (nin_cifar10.yaml:19)."""
+    """The nin_cifar10 network (nin_cifar10.yaml:20)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 192, 5, padding=2)  # nin_cifar10.yaml:19
-        self.relu1 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:20
-        self.cccp1 = nn.Conv2d(192, 160, 1)  # nin_cifar10.yaml:21
-        self.relu_cccp1 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:22
-        self.cccp2 = nn.Conv2d(160, 96, 1)  # nin_cifar10.yaml:23
-        self.relu_cccp2 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:24
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # nin_cifar10.yaml:25
-        self.drop3 = nn.Dropout(p=0.5)  # nin_cifar10.yaml:26
-        self.conv2 = nn.Conv2d(96, 192, 5, padding=2)  # nin_cifar10.yaml:27
-        self.relu2 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:28
-        self.cccp3 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:29
-        self.relu_cccp3 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:30
-        self.cccp4 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:31
-        self.relu_cccp4 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:32
-        self.pool2 = nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)  # nin_cifar10.yaml:33
-        self.drop6 = nn.Dropout(p=0.5)  # nin_cifar10.yaml:34
-        self.conv3 = nn.Conv2d(192, 192, 3, padding=1)  # nin_cifar10.yaml:35
-        self.relu3 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:36
-        self.cccp5 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:37
-        self.relu_cccp5 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:38
-        self.cccp6 = nn.Conv2d(192, 10, 1)  # nin_cifar10.yaml:39
-        self.relu_cccp6 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:40
-        self.pool3 = nn.AdaptiveAvgPool2d((1, 1))  # nin_cifar10.yaml:41
+        self.conv1 = nn.Conv2d(3, 192, 5, padding=2)  # nin_cifar10.yaml:20
+        self.relu1 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:21
+        self.cccp1 = nn.Conv2d(192, 160, 1)  # nin_cifar10.yaml:22
+        self.relu_cccp1 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:23
+        self.cccp2 = nn.Conv2d(160, 96, 1)  # nin_cifar10.yaml:24
+        self.relu_cccp2 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:25
+        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # nin_cifar10.yaml:26
+        self.drop3 = nn.Dropout(p=0.5)  # nin_cifar10.yaml:27
+        self.conv2 = nn.Conv2d(96, 192, 5, padding=2)  # nin_cifar10.yaml:28
+        self.relu2 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:29
+        self.cccp3 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:30
+        self.relu_cccp3 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:31
+        self.cccp4 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:32
+        self.relu_cccp4 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:33
+        self.pool2 = nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)  # nin_cifar10.yaml:34
+        self.drop6 = nn.Dropout(p=0.5)  # nin_cifar10.yaml:35
+        self.conv3 = nn.Conv2d(192, 192, 3, padding=1)  # nin_cifar10.yaml:36
+        self.relu3 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:37
+        self.cccp5 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:38
+        self.relu_cccp5 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:39
+        self.cccp6 = nn.Conv2d(192, 10, 1)  # nin_cifar10.yaml:40
+        self.relu_cccp6 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:41
+        self.pool3 = nn.AdaptiveAvgPool2d((1, 1))  # nin_cifar10.yaml:42
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

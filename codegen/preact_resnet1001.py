@@ -19,7 +19,7 @@ __all__ = ["PreactResnet1001"]
 
 class Bottleneck(nn.Module):
     """bottleneck: BN-ReLU-conv 1x1, 3x3, 1x1 (expand by 4); projection shortcut from
-    the activated input. (preact_resnet1001.yaml:21)
+    the activated input. (preact_resnet1001.yaml:22)
     """
 
     def __init__(
@@ -30,16 +30,18 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)  # preact_resnet1001.yaml:28
-        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:28
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)  # preact_resnet1001.yaml:33
-        self.bn2 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:34
-        self.relu_1 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:35
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # preact_resnet1001.yaml:36
-        self.bn3 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:37
-        self.relu_2 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:38
-        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)  # preact_resnet1001.yaml:39
-        self.downsample = nn.Conv2d(  # preact_resnet1001.yaml:41
+        self.bn1 = nn.BatchNorm2d(in_channels)  # preact_resnet1001.yaml:29
+        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:29
+        # preact_resnet1001.yaml:34
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:35
+        self.relu_1 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:36
+        # preact_resnet1001.yaml:37
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:38
+        self.relu_2 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:39
+        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)  # preact_resnet1001.yaml:40
+        self.downsample = nn.Conv2d(  # preact_resnet1001.yaml:42
             in_channels,
             out_channels,
             1,
@@ -65,20 +67,21 @@ class Bottleneck(nn.Module):
 
 class Bottleneck2(nn.Module):
     """bottleneck: BN-ReLU-conv 1x1, 3x3, 1x1 (expand by 4); projection shortcut from
-    the activated input. (preact_resnet1001.yaml:21)
+    the activated input. (preact_resnet1001.yaml:22)
     """
 
     def __init__(self, in_channels: int, planes: int) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)  # preact_resnet1001.yaml:32
-        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:32
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)  # preact_resnet1001.yaml:33
-        self.bn2 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:34
-        self.relu_1 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:35
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # preact_resnet1001.yaml:36
-        self.bn3 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:37
-        self.relu_2 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:38
-        self.conv3 = nn.Conv2d(planes, in_channels, 1, bias=False)  # preact_resnet1001.yaml:39
+        self.bn1 = nn.BatchNorm2d(in_channels)  # preact_resnet1001.yaml:33
+        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:33
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)  # preact_resnet1001.yaml:34
+        self.bn2 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:35
+        self.relu_1 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:36
+        # preact_resnet1001.yaml:37
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)  # preact_resnet1001.yaml:38
+        self.relu_2 = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:39
+        self.conv3 = nn.Conv2d(planes, in_channels, 1, bias=False)  # preact_resnet1001.yaml:40
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -96,27 +99,27 @@ class Bottleneck2(nn.Module):
 
 
 class PreactResnet1001(nn.Module):
-    """The preact_resnet1001 network (preact_resnet1001.yaml:45)."""
+    """The preact_resnet1001 network (preact_resnet1001.yaml:46)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # preact_resnet1001.yaml:45
-        self.layer1 = nn.Sequential(  # preact_resnet1001.yaml:46
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # preact_resnet1001.yaml:46
+        self.layer1 = nn.Sequential(  # preact_resnet1001.yaml:47
             Bottleneck(in_channels=16, planes=16, out_channels=64),
             *[Bottleneck2(in_channels=64, planes=16) for _ in range(110)],
         )
-        self.layer2 = nn.Sequential(  # preact_resnet1001.yaml:47
+        self.layer2 = nn.Sequential(  # preact_resnet1001.yaml:48
             Bottleneck(in_channels=64, planes=32, out_channels=128, stride=2),
             *[Bottleneck2(in_channels=128, planes=32) for _ in range(110)],
         )
-        self.layer3 = nn.Sequential(  # preact_resnet1001.yaml:48
+        self.layer3 = nn.Sequential(  # preact_resnet1001.yaml:49
             Bottleneck(in_channels=128, planes=64, out_channels=256, stride=2),
             *[Bottleneck2(in_channels=256, planes=64) for _ in range(110)],
         )
-        self.bn = nn.BatchNorm2d(256)  # preact_resnet1001.yaml:49
-        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:50
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # preact_resnet1001.yaml:51
-        self.fc = nn.Linear(256, 10)  # preact_resnet1001.yaml:53
+        self.bn = nn.BatchNorm2d(256)  # preact_resnet1001.yaml:50
+        self.relu = nn.ReLU(inplace=True)  # preact_resnet1001.yaml:51
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # preact_resnet1001.yaml:52
+        self.fc = nn.Linear(256, 10)  # preact_resnet1001.yaml:54
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

@@ -17,7 +17,7 @@ __all__ = ["Regnetx400mf"]
 
 class ConvNormAct(nn.Sequential):
     """conv_norm_act: Conv without bias, batch norm, and a ReLU unless `act` is
-    false. (regnetx_400mf.yaml:18)
+    false. (regnetx_400mf.yaml:19)
     """
 
     def __init__(
@@ -46,7 +46,7 @@ class ConvNormAct(nn.Sequential):
 
 class ConvNormAct2(nn.Sequential):
     """conv_norm_act: Conv without bias, batch norm, and a ReLU unless `act` is
-    false. (regnetx_400mf.yaml:18)
+    false. (regnetx_400mf.yaml:19)
     """
 
     def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:
@@ -58,7 +58,7 @@ class ConvNormAct2(nn.Sequential):
 
 class ResBottleneck(nn.Module):
     """res_bottleneck: x + f(x), f = 1x1, grouped 3x3, 1x1; a projection where the
-    shape changes. (regnetx_400mf.yaml:27)
+    shape changes. (regnetx_400mf.yaml:28)
     """
 
     def __init__(
@@ -71,7 +71,7 @@ class ResBottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.f = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:35
+        self.f = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:36
             ("a", ConvNormAct(in_channels=in_channels, out=w_b, layer0_padding=0)),
             (
                 "b",
@@ -88,8 +88,9 @@ class ResBottleneck(nn.Module):
         ]))
         self.proj = None
         if proj:
-            self.proj = ConvNormAct2(in_channels=in_channels, out=width, stride=stride)  # regnetx_400mf.yaml:39
-        self.activation = nn.ReLU(inplace=True)  # regnetx_400mf.yaml:41
+            # regnetx_400mf.yaml:40
+            self.proj = ConvNormAct2(in_channels=in_channels, out=width, stride=stride)
+        self.activation = nn.ReLU(inplace=True)  # regnetx_400mf.yaml:42
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -103,18 +104,18 @@ class ResBottleneck(nn.Module):
 
 
 class Regnetx400mf(nn.Module):
-    """The regnetx_400mf network (regnetx_400mf.yaml:44)."""
+    """The regnetx_400mf network (regnetx_400mf.yaml:45)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = ConvNormAct(  # regnetx_400mf.yaml:44
+        self.stem = ConvNormAct(  # regnetx_400mf.yaml:45
             in_channels=3,
             out=32,
             layer0_padding=1,
             kernel=3,
             stride=2,
         )
-        self.trunk_output = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:46
+        self.trunk_output = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:47
             (
                 "block1",
                 nn.Sequential(OrderedDict([
@@ -360,8 +361,8 @@ class Regnetx400mf(nn.Module):
                 ])),
             ),
         ]))
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:53
-        self.fc = nn.Linear(400, 1000)  # regnetx_400mf.yaml:55
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:54
+        self.fc = nn.Linear(400, 1000)  # regnetx_400mf.yaml:56
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -376,11 +377,11 @@ class Regnetx400mf(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # regnetx_400mf.yaml:58
+            if isinstance(module, nn.Conv2d):  # regnetx_400mf.yaml:59
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # regnetx_400mf.yaml:60
+            if isinstance(module, nn.BatchNorm2d):  # regnetx_400mf.yaml:61
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # regnetx_400mf.yaml:63
+            if isinstance(module, nn.Linear):  # regnetx_400mf.yaml:64
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

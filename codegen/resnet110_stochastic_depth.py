@@ -48,7 +48,7 @@ class DropPath(nn.Module):
 
 class Basic(nn.Module):
     """basic: Two 3x3 convs; the body is dropped at random in training.
-    (resnet110_stochastic_depth.yaml:17)
+    (resnet110_stochastic_depth.yaml:18)
     """
 
     def __init__(
@@ -61,7 +61,7 @@ class Basic(nn.Module):
         downsample_padding: Optional[tuple] = None,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(  # resnet110_stochastic_depth.yaml:22
+        self.conv1 = nn.Conv2d(  # resnet110_stochastic_depth.yaml:23
             in_channels,
             planes,
             3,
@@ -69,18 +69,19 @@ class Basic(nn.Module):
             padding=1,
             bias=False,
         )
-        self.bn1 = nn.BatchNorm2d(planes)  # resnet110_stochastic_depth.yaml:23
-        self.relu = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:24
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # resnet110_stochastic_depth.yaml:25
-        self.bn2 = nn.BatchNorm2d(planes)  # resnet110_stochastic_depth.yaml:26
-        self.drop_path = DropPath(drop_path_survival)  # resnet110_stochastic_depth.yaml:29
+        self.bn1 = nn.BatchNorm2d(planes)  # resnet110_stochastic_depth.yaml:24
+        self.relu = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:25
+        # resnet110_stochastic_depth.yaml:26
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)  # resnet110_stochastic_depth.yaml:27
+        self.drop_path = DropPath(drop_path_survival)  # resnet110_stochastic_depth.yaml:30
         self.downsample = None
         if downsample:
             self.downsample = nn.Sequential(
                 nn.AvgPool2d(kernel_size=1, stride=stride),
                 nn.ConstantPad3d(downsample_padding, 0.0),
             )
-        self.relu_1 = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:31
+        self.relu_1 = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:32
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -99,14 +100,15 @@ class Basic(nn.Module):
 
 
 class Resnet110StochasticDepth(nn.Module):
-    """The resnet110_stochastic_depth network (resnet110_stochastic_depth.yaml:34)."""
+    """The resnet110_stochastic_depth network (resnet110_stochastic_depth.yaml:35)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # resnet110_stochastic_depth.yaml:34
-        self.bn1 = nn.BatchNorm2d(16)  # resnet110_stochastic_depth.yaml:35
-        self.relu = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:36
-        self.layer1 = nn.Sequential(  # resnet110_stochastic_depth.yaml:37
+        # resnet110_stochastic_depth.yaml:35
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)  # resnet110_stochastic_depth.yaml:36
+        self.relu = nn.ReLU(inplace=True)  # resnet110_stochastic_depth.yaml:37
+        self.layer1 = nn.Sequential(  # resnet110_stochastic_depth.yaml:38
             Basic(
                 in_channels=16,
                 planes=16,
@@ -216,7 +218,7 @@ class Resnet110StochasticDepth(nn.Module):
                 downsample=False,
             ),
         )
-        self.layer2 = nn.Sequential(  # resnet110_stochastic_depth.yaml:38
+        self.layer2 = nn.Sequential(  # resnet110_stochastic_depth.yaml:39
             Basic(
                 in_channels=16,
                 planes=32,
@@ -323,7 +325,7 @@ class Resnet110StochasticDepth(nn.Module):
                 downsample=False,
             ),
         )
-        self.layer3 = nn.Sequential(  # resnet110_stochastic_depth.yaml:39
+        self.layer3 = nn.Sequential(  # resnet110_stochastic_depth.yaml:40
             Basic(
                 in_channels=32,
                 planes=64,
@@ -430,8 +432,8 @@ class Resnet110StochasticDepth(nn.Module):
             ),
             Basic(in_channels=64, planes=64, drop_path_survival=0.5, downsample=False),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet110_stochastic_depth.yaml:40
-        self.fc = nn.Linear(64, 10)  # resnet110_stochastic_depth.yaml:42
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet110_stochastic_depth.yaml:41
+        self.fc = nn.Linear(64, 10)  # resnet110_stochastic_depth.yaml:43
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -450,8 +452,8 @@ class Resnet110StochasticDepth(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnet110_stochastic_depth.yaml:45
+            if isinstance(module, nn.Conv2d):  # resnet110_stochastic_depth.yaml:46
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnet110_stochastic_depth.yaml:47
+            if isinstance(module, nn.BatchNorm2d):  # resnet110_stochastic_depth.yaml:48
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

@@ -11,7 +11,7 @@ __all__ = ["Resnet152"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (resnet152.yaml:16)
+    where needed. (resnet152.yaml:17)
     """
 
     def __init__(
@@ -23,21 +23,22 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet152.yaml:23
-        self.bn1 = nn.BatchNorm2d(width)  # resnet152.yaml:24
-        self.relu = nn.ReLU(inplace=True)  # resnet152.yaml:25
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)  # resnet152.yaml:26
-        self.bn2 = nn.BatchNorm2d(width)  # resnet152.yaml:27
-        self.relu_1 = nn.ReLU(inplace=True)  # resnet152.yaml:28
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet152.yaml:29
-        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet152.yaml:30
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet152.yaml:24
+        self.bn1 = nn.BatchNorm2d(width)  # resnet152.yaml:25
+        self.relu = nn.ReLU(inplace=True)  # resnet152.yaml:26
+        # resnet152.yaml:27
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)  # resnet152.yaml:28
+        self.relu_1 = nn.ReLU(inplace=True)  # resnet152.yaml:29
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet152.yaml:30
+        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet152.yaml:31
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnet152.yaml:32
+            self.downsample = nn.Sequential(  # resnet152.yaml:33
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnet152.yaml:34
+        self.relu_2 = nn.ReLU(inplace=True)  # resnet152.yaml:35
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -58,20 +59,20 @@ class Bottleneck(nn.Module):
 
 
 class Resnet152(nn.Module):
-    """The resnet152 network (resnet152.yaml:37)."""
+    """The resnet152 network (resnet152.yaml:38)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet152.yaml:37
-        self.bn1 = nn.BatchNorm2d(64)  # resnet152.yaml:38
-        self.relu = nn.ReLU(inplace=True)  # resnet152.yaml:39
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet152.yaml:40
-        self.layer1 = nn.Sequential(  # resnet152.yaml:41
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet152.yaml:38
+        self.bn1 = nn.BatchNorm2d(64)  # resnet152.yaml:39
+        self.relu = nn.ReLU(inplace=True)  # resnet152.yaml:40
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet152.yaml:41
+        self.layer1 = nn.Sequential(  # resnet152.yaml:42
             Bottleneck(in_channels=64, width=64, out_channels=256, downsample=True),
             Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
             Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # resnet152.yaml:42
+        self.layer2 = nn.Sequential(  # resnet152.yaml:43
             Bottleneck(
                 in_channels=256,
                 width=128,
@@ -86,7 +87,7 @@ class Resnet152(nn.Module):
                 downsample=False,
             ) for _ in range(7)],
         )
-        self.layer3 = nn.Sequential(  # resnet152.yaml:43
+        self.layer3 = nn.Sequential(  # resnet152.yaml:44
             Bottleneck(
                 in_channels=512,
                 width=256,
@@ -101,7 +102,7 @@ class Resnet152(nn.Module):
                 downsample=False,
             ) for _ in range(35)],
         )
-        self.layer4 = nn.Sequential(  # resnet152.yaml:44
+        self.layer4 = nn.Sequential(  # resnet152.yaml:45
             Bottleneck(
                 in_channels=1024,
                 width=512,
@@ -122,8 +123,8 @@ class Resnet152(nn.Module):
                 downsample=False,
             ),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet152.yaml:45
-        self.fc = nn.Linear(2048, 1000)  # resnet152.yaml:47
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet152.yaml:46
+        self.fc = nn.Linear(2048, 1000)  # resnet152.yaml:48
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -144,8 +145,8 @@ class Resnet152(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnet152.yaml:50
+            if isinstance(module, nn.Conv2d):  # resnet152.yaml:51
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnet152.yaml:52
+            if isinstance(module, nn.BatchNorm2d):  # resnet152.yaml:53
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

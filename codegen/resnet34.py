@@ -11,7 +11,7 @@ __all__ = ["Resnet34"]
 
 class Basic(nn.Module):
     """basic: Two 3x3 convs; projection shortcut where the shape changes.
-    (resnet34.yaml:14)
+    (resnet34.yaml:15)
     """
 
     def __init__(
@@ -22,7 +22,7 @@ class Basic(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(  # resnet34.yaml:19
+        self.conv1 = nn.Conv2d(  # resnet34.yaml:20
             in_channels,
             planes,
             3,
@@ -30,17 +30,17 @@ class Basic(nn.Module):
             padding=1,
             bias=False,
         )
-        self.bn1 = nn.BatchNorm2d(planes)  # resnet34.yaml:20
-        self.relu = nn.ReLU(inplace=True)  # resnet34.yaml:21
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # resnet34.yaml:22
-        self.bn2 = nn.BatchNorm2d(planes)  # resnet34.yaml:23
+        self.bn1 = nn.BatchNorm2d(planes)  # resnet34.yaml:21
+        self.relu = nn.ReLU(inplace=True)  # resnet34.yaml:22
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # resnet34.yaml:23
+        self.bn2 = nn.BatchNorm2d(planes)  # resnet34.yaml:24
         self.downsample = None
         if downsample:
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes),
             )
-        self.relu_1 = nn.ReLU(inplace=True)  # resnet34.yaml:27
+        self.relu_1 = nn.ReLU(inplace=True)  # resnet34.yaml:28
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -58,32 +58,32 @@ class Basic(nn.Module):
 
 
 class Resnet34(nn.Module):
-    """The resnet34 network (resnet34.yaml:30)."""
+    """The resnet34 network (resnet34.yaml:31)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet34.yaml:30
-        self.bn1 = nn.BatchNorm2d(64)  # resnet34.yaml:31
-        self.relu = nn.ReLU(inplace=True)  # resnet34.yaml:32
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet34.yaml:33
-        self.layer1 = nn.Sequential(  # resnet34.yaml:34
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet34.yaml:31
+        self.bn1 = nn.BatchNorm2d(64)  # resnet34.yaml:32
+        self.relu = nn.ReLU(inplace=True)  # resnet34.yaml:33
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet34.yaml:34
+        self.layer1 = nn.Sequential(  # resnet34.yaml:35
             *[Basic(in_channels=64, planes=64, downsample=False) for _ in range(3)],
         )
-        self.layer2 = nn.Sequential(  # resnet34.yaml:35
+        self.layer2 = nn.Sequential(  # resnet34.yaml:36
             Basic(in_channels=64, planes=128, downsample=True, stride=2),
             *[Basic(in_channels=128, planes=128, downsample=False) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # resnet34.yaml:36
+        self.layer3 = nn.Sequential(  # resnet34.yaml:37
             Basic(in_channels=128, planes=256, downsample=True, stride=2),
             *[Basic(in_channels=256, planes=256, downsample=False) for _ in range(5)],
         )
-        self.layer4 = nn.Sequential(  # resnet34.yaml:37
+        self.layer4 = nn.Sequential(  # resnet34.yaml:38
             Basic(in_channels=256, planes=512, downsample=True, stride=2),
             Basic(in_channels=512, planes=512, downsample=False),
             Basic(in_channels=512, planes=512, downsample=False),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet34.yaml:38
-        self.fc = nn.Linear(512, 1000)  # resnet34.yaml:40
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet34.yaml:39
+        self.fc = nn.Linear(512, 1000)  # resnet34.yaml:41
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -104,8 +104,8 @@ class Resnet34(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnet34.yaml:43
+            if isinstance(module, nn.Conv2d):  # resnet34.yaml:44
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnet34.yaml:45
+            if isinstance(module, nn.BatchNorm2d):  # resnet34.yaml:46
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

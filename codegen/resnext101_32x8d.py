@@ -11,7 +11,7 @@ __all__ = ["Resnext101_32x8d"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (resnext101_32x8d.yaml:16)
+    where needed. (resnext101_32x8d.yaml:17)
     """
 
     def __init__(
@@ -22,10 +22,10 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext101_32x8d.yaml:23
-        self.bn1 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:24
-        self.relu = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:25
-        self.conv2 = nn.Conv2d(  # resnext101_32x8d.yaml:26
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext101_32x8d.yaml:24
+        self.bn1 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:25
+        self.relu = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:26
+        self.conv2 = nn.Conv2d(  # resnext101_32x8d.yaml:27
             width,
             width,
             3,
@@ -34,17 +34,17 @@ class Bottleneck(nn.Module):
             groups=32,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:27
-        self.relu_1 = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:28
-        self.conv3 = nn.Conv2d(width, width, 1, bias=False)  # resnext101_32x8d.yaml:29
-        self.bn3 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:30
+        self.bn2 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:28
+        self.relu_1 = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:29
+        self.conv3 = nn.Conv2d(width, width, 1, bias=False)  # resnext101_32x8d.yaml:30
+        self.bn3 = nn.BatchNorm2d(width)  # resnext101_32x8d.yaml:31
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnext101_32x8d.yaml:32
+            self.downsample = nn.Sequential(  # resnext101_32x8d.yaml:33
                 nn.Conv2d(in_channels, width, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(width),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:34
+        self.relu_2 = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:35
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -65,20 +65,21 @@ class Bottleneck(nn.Module):
 
 
 class Resnext101_32x8d(nn.Module):
-    """The resnext101_32x8d network (resnext101_32x8d.yaml:37)."""
+    """The resnext101_32x8d network (resnext101_32x8d.yaml:38)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnext101_32x8d.yaml:37
-        self.bn1 = nn.BatchNorm2d(64)  # resnext101_32x8d.yaml:38
-        self.relu = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:39
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext101_32x8d.yaml:40
-        self.layer1 = nn.Sequential(  # resnext101_32x8d.yaml:41
+        # resnext101_32x8d.yaml:38
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)  # resnext101_32x8d.yaml:39
+        self.relu = nn.ReLU(inplace=True)  # resnext101_32x8d.yaml:40
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext101_32x8d.yaml:41
+        self.layer1 = nn.Sequential(  # resnext101_32x8d.yaml:42
             Bottleneck(in_channels=64, width=256, downsample=True),
             Bottleneck(in_channels=256, width=256, downsample=False),
             Bottleneck(in_channels=256, width=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # resnext101_32x8d.yaml:42
+        self.layer2 = nn.Sequential(  # resnext101_32x8d.yaml:43
             Bottleneck(in_channels=256, width=512, downsample=True, stride=2),
             *[Bottleneck(
                 in_channels=512,
@@ -86,7 +87,7 @@ class Resnext101_32x8d(nn.Module):
                 downsample=False,
             ) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # resnext101_32x8d.yaml:43
+        self.layer3 = nn.Sequential(  # resnext101_32x8d.yaml:44
             Bottleneck(in_channels=512, width=1024, downsample=True, stride=2),
             *[Bottleneck(
                 in_channels=1024,
@@ -94,13 +95,13 @@ class Resnext101_32x8d(nn.Module):
                 downsample=False,
             ) for _ in range(22)],
         )
-        self.layer4 = nn.Sequential(  # resnext101_32x8d.yaml:44
+        self.layer4 = nn.Sequential(  # resnext101_32x8d.yaml:45
             Bottleneck(in_channels=1024, width=2048, downsample=True, stride=2),
             Bottleneck(in_channels=2048, width=2048, downsample=False),
             Bottleneck(in_channels=2048, width=2048, downsample=False),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_32x8d.yaml:45
-        self.fc = nn.Linear(2048, 1000)  # resnext101_32x8d.yaml:47
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_32x8d.yaml:46
+        self.fc = nn.Linear(2048, 1000)  # resnext101_32x8d.yaml:48
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -121,8 +122,8 @@ class Resnext101_32x8d(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnext101_32x8d.yaml:50
+            if isinstance(module, nn.Conv2d):  # resnext101_32x8d.yaml:51
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnext101_32x8d.yaml:52
+            if isinstance(module, nn.BatchNorm2d):  # resnext101_32x8d.yaml:53
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

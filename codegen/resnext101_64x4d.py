@@ -12,7 +12,7 @@ __all__ = ["Resnext101_64x4d"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (resnext101_64x4d.yaml:17)
+    where needed. (resnext101_64x4d.yaml:18)
     """
 
     def __init__(
@@ -23,10 +23,10 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext101_64x4d.yaml:24
-        self.bn1 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:25
-        self.relu = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:26
-        self.conv2 = nn.Conv2d(  # resnext101_64x4d.yaml:27
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext101_64x4d.yaml:25
+        self.bn1 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:26
+        self.relu = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:27
+        self.conv2 = nn.Conv2d(  # resnext101_64x4d.yaml:28
             width,
             width,
             3,
@@ -35,17 +35,17 @@ class Bottleneck(nn.Module):
             groups=64,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:28
-        self.relu_1 = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:29
-        self.conv3 = nn.Conv2d(width, width, 1, bias=False)  # resnext101_64x4d.yaml:30
-        self.bn3 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:31
+        self.bn2 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:29
+        self.relu_1 = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:30
+        self.conv3 = nn.Conv2d(width, width, 1, bias=False)  # resnext101_64x4d.yaml:31
+        self.bn3 = nn.BatchNorm2d(width)  # resnext101_64x4d.yaml:32
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnext101_64x4d.yaml:33
+            self.downsample = nn.Sequential(  # resnext101_64x4d.yaml:34
                 nn.Conv2d(in_channels, width, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(width),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:35
+        self.relu_2 = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:36
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -66,20 +66,21 @@ class Bottleneck(nn.Module):
 
 
 class Resnext101_64x4d(nn.Module):
-    """The resnext101_64x4d network (resnext101_64x4d.yaml:38)."""
+    """The resnext101_64x4d network (resnext101_64x4d.yaml:39)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnext101_64x4d.yaml:38
-        self.bn1 = nn.BatchNorm2d(64)  # resnext101_64x4d.yaml:39
-        self.relu = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:40
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext101_64x4d.yaml:41
-        self.layer1 = nn.Sequential(  # resnext101_64x4d.yaml:42
+        # resnext101_64x4d.yaml:39
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)  # resnext101_64x4d.yaml:40
+        self.relu = nn.ReLU(inplace=True)  # resnext101_64x4d.yaml:41
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnext101_64x4d.yaml:42
+        self.layer1 = nn.Sequential(  # resnext101_64x4d.yaml:43
             Bottleneck(in_channels=64, width=256, downsample=True),
             Bottleneck(in_channels=256, width=256, downsample=False),
             Bottleneck(in_channels=256, width=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # resnext101_64x4d.yaml:43
+        self.layer2 = nn.Sequential(  # resnext101_64x4d.yaml:44
             Bottleneck(in_channels=256, width=512, downsample=True, stride=2),
             *[Bottleneck(
                 in_channels=512,
@@ -87,7 +88,7 @@ class Resnext101_64x4d(nn.Module):
                 downsample=False,
             ) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # resnext101_64x4d.yaml:44
+        self.layer3 = nn.Sequential(  # resnext101_64x4d.yaml:45
             Bottleneck(in_channels=512, width=1024, downsample=True, stride=2),
             *[Bottleneck(
                 in_channels=1024,
@@ -95,13 +96,13 @@ class Resnext101_64x4d(nn.Module):
                 downsample=False,
             ) for _ in range(22)],
         )
-        self.layer4 = nn.Sequential(  # resnext101_64x4d.yaml:45
+        self.layer4 = nn.Sequential(  # resnext101_64x4d.yaml:46
             Bottleneck(in_channels=1024, width=2048, downsample=True, stride=2),
             Bottleneck(in_channels=2048, width=2048, downsample=False),
             Bottleneck(in_channels=2048, width=2048, downsample=False),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_64x4d.yaml:46
-        self.fc = nn.Linear(2048, 1000)  # resnext101_64x4d.yaml:48
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_64x4d.yaml:47
+        self.fc = nn.Linear(2048, 1000)  # resnext101_64x4d.yaml:49
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -122,8 +123,8 @@ class Resnext101_64x4d(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnext101_64x4d.yaml:51
+            if isinstance(module, nn.Conv2d):  # resnext101_64x4d.yaml:52
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnext101_64x4d.yaml:53
+            if isinstance(module, nn.BatchNorm2d):  # resnext101_64x4d.yaml:54
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

@@ -20,7 +20,7 @@ __all__ = ["Resnext29_16x64d"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, grouped 3x3, 1x1 expand by 4; projection shortcut
-    where needed. (resnext29_16x64d.yaml:25)
+    where needed. (resnext29_16x64d.yaml:26)
     """
 
     def __init__(
@@ -32,10 +32,10 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext29_16x64d.yaml:32
-        self.bn1 = nn.BatchNorm2d(width)  # resnext29_16x64d.yaml:33
-        self.relu = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:34
-        self.conv2 = nn.Conv2d(  # resnext29_16x64d.yaml:35
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnext29_16x64d.yaml:33
+        self.bn1 = nn.BatchNorm2d(width)  # resnext29_16x64d.yaml:34
+        self.relu = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:35
+        self.conv2 = nn.Conv2d(  # resnext29_16x64d.yaml:36
             width,
             width,
             3,
@@ -44,17 +44,17 @@ class Bottleneck(nn.Module):
             groups=16,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)  # resnext29_16x64d.yaml:36
-        self.relu_1 = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:37
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnext29_16x64d.yaml:38
-        self.bn3 = nn.BatchNorm2d(out_channels)  # resnext29_16x64d.yaml:39
+        self.bn2 = nn.BatchNorm2d(width)  # resnext29_16x64d.yaml:37
+        self.relu_1 = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:38
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnext29_16x64d.yaml:39
+        self.bn3 = nn.BatchNorm2d(out_channels)  # resnext29_16x64d.yaml:40
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnext29_16x64d.yaml:41
+            self.downsample = nn.Sequential(  # resnext29_16x64d.yaml:42
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:43
+        self.relu_2 = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:44
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -75,19 +75,19 @@ class Bottleneck(nn.Module):
 
 
 class Resnext29_16x64d(nn.Module):
-    """The resnext29_16x64d network (resnext29_16x64d.yaml:46)."""
+    """The resnext29_16x64d network (resnext29_16x64d.yaml:47)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)  # resnext29_16x64d.yaml:46
-        self.bn1 = nn.BatchNorm2d(64)  # resnext29_16x64d.yaml:47
-        self.relu = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:48
-        self.layer1 = nn.Sequential(  # resnext29_16x64d.yaml:49
+        self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)  # resnext29_16x64d.yaml:47
+        self.bn1 = nn.BatchNorm2d(64)  # resnext29_16x64d.yaml:48
+        self.relu = nn.ReLU(inplace=True)  # resnext29_16x64d.yaml:49
+        self.layer1 = nn.Sequential(  # resnext29_16x64d.yaml:50
             Bottleneck(in_channels=64, width=1024, out_channels=256, downsample=True),
             Bottleneck(in_channels=256, width=1024, out_channels=256, downsample=False),
             Bottleneck(in_channels=256, width=1024, out_channels=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # resnext29_16x64d.yaml:50
+        self.layer2 = nn.Sequential(  # resnext29_16x64d.yaml:51
             Bottleneck(
                 in_channels=256,
                 width=2048,
@@ -98,7 +98,7 @@ class Resnext29_16x64d(nn.Module):
             Bottleneck(in_channels=512, width=2048, out_channels=512, downsample=False),
             Bottleneck(in_channels=512, width=2048, out_channels=512, downsample=False),
         )
-        self.layer3 = nn.Sequential(  # resnext29_16x64d.yaml:51
+        self.layer3 = nn.Sequential(  # resnext29_16x64d.yaml:52
             Bottleneck(
                 in_channels=512,
                 width=4096,
@@ -119,8 +119,8 @@ class Resnext29_16x64d(nn.Module):
                 downsample=False,
             ),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext29_16x64d.yaml:52
-        self.fc = nn.Linear(1024, 10)  # resnext29_16x64d.yaml:54
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext29_16x64d.yaml:53
+        self.fc = nn.Linear(1024, 10)  # resnext29_16x64d.yaml:55
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

@@ -16,7 +16,7 @@ __all__ = ["Squeezenet1_0"]
 
 class Fire(nn.Module):
     """fire: Squeeze to few channels with 1x1 convs, expand with parallel 1x1 and 3x3
-    convs. (squeezenet1_0.yaml:14)
+    convs. (squeezenet1_0.yaml:15)
     """
 
     def __init__(
@@ -27,12 +27,13 @@ class Fire(nn.Module):
         expand3x3_planes: int,
     ) -> None:
         super().__init__()
-        self.squeeze = nn.Conv2d(in_channels, squeeze_planes, 1)  # squeezenet1_0.yaml:18
-        self.squeeze_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:19
-        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, 1)  # squeezenet1_0.yaml:21
-        self.expand1x1_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:21
-        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, 3, padding=1)  # squeezenet1_0.yaml:22
-        self.expand3x3_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:22
+        self.squeeze = nn.Conv2d(in_channels, squeeze_planes, 1)  # squeezenet1_0.yaml:19
+        self.squeeze_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:20
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, 1)  # squeezenet1_0.yaml:22
+        self.expand1x1_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:22
+        # squeezenet1_0.yaml:23
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)  # squeezenet1_0.yaml:23
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -47,11 +48,11 @@ class Fire(nn.Module):
 
 
 class Squeezenet1_0(nn.Module):
-    """The squeezenet1_0 network (squeezenet1_0.yaml:26)."""
+    """The squeezenet1_0 network (squeezenet1_0.yaml:27)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # squeezenet1_0.yaml:27
+        self.features = nn.Sequential(  # squeezenet1_0.yaml:28
             nn.Conv2d(3, 96, 7, stride=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
@@ -106,7 +107,7 @@ class Squeezenet1_0(nn.Module):
                 expand3x3_planes=256,
             ),
         )
-        self.classifier = nn.Sequential(  # squeezenet1_0.yaml:41
+        self.classifier = nn.Sequential(  # squeezenet1_0.yaml:42
             nn.Dropout(p=0.5),
             nn.Conv2d(512, 1000, 1),
             nn.ReLU(inplace=True),
@@ -124,8 +125,8 @@ class Squeezenet1_0(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for name, module in self.named_modules():
-            if isinstance(module, nn.Conv2d):  # squeezenet1_0.yaml:48
+            if isinstance(module, nn.Conv2d):  # squeezenet1_0.yaml:49
                 nn.init.kaiming_uniform_(module.weight)
                 nn.init.constant_(module.bias, val=0.0)
-            if fnmatchcase(name, "classifier.1"):  # squeezenet1_0.yaml:51
+            if fnmatchcase(name, "classifier.1"):  # squeezenet1_0.yaml:52
                 nn.init.normal_(module.weight, std=0.01)

@@ -13,11 +13,11 @@ __all__ = ["Vgg11"]
 
 
 class Vgg11(nn.Module):
-    """The vgg11 network (vgg11.yaml:16)."""
+    """The vgg11 network (vgg11.yaml:17)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # vgg11.yaml:17
+        self.features = nn.Sequential(  # vgg11.yaml:18
             nn.Conv2d(3, 64, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
@@ -40,8 +40,8 @@ class Vgg11(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg11.yaml:26
-        self.classifier = nn.Sequential(  # vgg11.yaml:29
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg11.yaml:27
+        self.classifier = nn.Sequential(  # vgg11.yaml:30
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
             nn.Dropout(p=0.5),
@@ -63,9 +63,9 @@ class Vgg11(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # vgg11.yaml:38
+            if isinstance(module, nn.Conv2d):  # vgg11.yaml:39
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # vgg11.yaml:44
+            if isinstance(module, nn.Linear):  # vgg11.yaml:45
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

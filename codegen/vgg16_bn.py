@@ -14,11 +14,11 @@ __all__ = ["Vgg16Bn"]
 
 
 class Vgg16Bn(nn.Module):
-    """The vgg16_bn network (vgg16_bn.yaml:17)."""
+    """The vgg16_bn network (vgg16_bn.yaml:18)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # vgg16_bn.yaml:18
+        self.features = nn.Sequential(  # vgg16_bn.yaml:19
             nn.Conv2d(3, 64, 3, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
@@ -64,8 +64,8 @@ class Vgg16Bn(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg16_bn.yaml:27
-        self.classifier = nn.Sequential(  # vgg16_bn.yaml:30
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg16_bn.yaml:28
+        self.classifier = nn.Sequential(  # vgg16_bn.yaml:31
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
             nn.Dropout(p=0.5),
@@ -87,12 +87,12 @@ class Vgg16Bn(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # vgg16_bn.yaml:39
+            if isinstance(module, nn.Conv2d):  # vgg16_bn.yaml:40
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.BatchNorm2d):  # vgg16_bn.yaml:42
+            if isinstance(module, nn.BatchNorm2d):  # vgg16_bn.yaml:43
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # vgg16_bn.yaml:45
+            if isinstance(module, nn.Linear):  # vgg16_bn.yaml:46
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

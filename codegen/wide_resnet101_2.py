@@ -12,7 +12,7 @@ __all__ = ["WideResnet101_2"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (wide_resnet101_2.yaml:17)
+    where needed. (wide_resnet101_2.yaml:18)
     """
 
     def __init__(
@@ -24,21 +24,22 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # wide_resnet101_2.yaml:24
-        self.bn1 = nn.BatchNorm2d(width)  # wide_resnet101_2.yaml:25
-        self.relu = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:26
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)  # wide_resnet101_2.yaml:27
-        self.bn2 = nn.BatchNorm2d(width)  # wide_resnet101_2.yaml:28
-        self.relu_1 = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:29
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # wide_resnet101_2.yaml:30
-        self.bn3 = nn.BatchNorm2d(out_channels)  # wide_resnet101_2.yaml:31
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # wide_resnet101_2.yaml:25
+        self.bn1 = nn.BatchNorm2d(width)  # wide_resnet101_2.yaml:26
+        self.relu = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:27
+        # wide_resnet101_2.yaml:28
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)  # wide_resnet101_2.yaml:29
+        self.relu_1 = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:30
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # wide_resnet101_2.yaml:31
+        self.bn3 = nn.BatchNorm2d(out_channels)  # wide_resnet101_2.yaml:32
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # wide_resnet101_2.yaml:33
+            self.downsample = nn.Sequential(  # wide_resnet101_2.yaml:34
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:35
+        self.relu_2 = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:36
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -59,20 +60,21 @@ class Bottleneck(nn.Module):
 
 
 class WideResnet101_2(nn.Module):
-    """The wide_resnet101_2 network (wide_resnet101_2.yaml:38)."""
+    """The wide_resnet101_2 network (wide_resnet101_2.yaml:39)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # wide_resnet101_2.yaml:38
-        self.bn1 = nn.BatchNorm2d(64)  # wide_resnet101_2.yaml:39
-        self.relu = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:40
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # wide_resnet101_2.yaml:41
-        self.layer1 = nn.Sequential(  # wide_resnet101_2.yaml:42
+        # wide_resnet101_2.yaml:39
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)  # wide_resnet101_2.yaml:40
+        self.relu = nn.ReLU(inplace=True)  # wide_resnet101_2.yaml:41
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # wide_resnet101_2.yaml:42
+        self.layer1 = nn.Sequential(  # wide_resnet101_2.yaml:43
             Bottleneck(in_channels=64, width=128, out_channels=256, downsample=True),
             Bottleneck(in_channels=256, width=128, out_channels=256, downsample=False),
             Bottleneck(in_channels=256, width=128, out_channels=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # wide_resnet101_2.yaml:43
+        self.layer2 = nn.Sequential(  # wide_resnet101_2.yaml:44
             Bottleneck(
                 in_channels=256,
                 width=256,
@@ -87,7 +89,7 @@ class WideResnet101_2(nn.Module):
                 downsample=False,
             ) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # wide_resnet101_2.yaml:44
+        self.layer3 = nn.Sequential(  # wide_resnet101_2.yaml:45
             Bottleneck(
                 in_channels=512,
                 width=512,
@@ -102,7 +104,7 @@ class WideResnet101_2(nn.Module):
                 downsample=False,
             ) for _ in range(22)],
         )
-        self.layer4 = nn.Sequential(  # wide_resnet101_2.yaml:45
+        self.layer4 = nn.Sequential(  # wide_resnet101_2.yaml:46
             Bottleneck(
                 in_channels=1024,
                 width=1024,
@@ -123,8 +125,8 @@ class WideResnet101_2(nn.Module):
                 downsample=False,
             ),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wide_resnet101_2.yaml:46
-        self.fc = nn.Linear(2048, 1000)  # wide_resnet101_2.yaml:48
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wide_resnet101_2.yaml:47
+        self.fc = nn.Linear(2048, 1000)  # wide_resnet101_2.yaml:49
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -145,8 +147,8 @@ class WideResnet101_2(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # wide_resnet101_2.yaml:51
+            if isinstance(module, nn.Conv2d):  # wide_resnet101_2.yaml:52
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # wide_resnet101_2.yaml:53
+            if isinstance(module, nn.BatchNorm2d):  # wide_resnet101_2.yaml:54
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

@@ -20,14 +20,14 @@ __all__ = ["Wrn28_10"]
 
 class WideBasic(nn.Module):
     """wide_basic: BN-ReLU-conv 3x3 twice; 1x1 conv shortcut from the activated input
-    where channels change. (wrn_28_10.yaml:22)
+    where channels change. (wrn_28_10.yaml:23)
     """
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_channels)  # wrn_28_10.yaml:29
-        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:29
-        self.conv1 = nn.Conv2d(  # wrn_28_10.yaml:34
+        self.bn1 = nn.BatchNorm2d(in_channels)  # wrn_28_10.yaml:30
+        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:30
+        self.conv1 = nn.Conv2d(  # wrn_28_10.yaml:35
             in_channels,
             planes,
             3,
@@ -35,10 +35,11 @@ class WideBasic(nn.Module):
             padding=1,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:35
-        self.relu_1 = nn.ReLU(inplace=True)  # wrn_28_10.yaml:36
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:37
-        self.shortcut = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)  # wrn_28_10.yaml:39
+        self.bn2 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:36
+        self.relu_1 = nn.ReLU(inplace=True)  # wrn_28_10.yaml:37
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:38
+        # wrn_28_10.yaml:40
+        self.shortcut = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -55,17 +56,17 @@ class WideBasic(nn.Module):
 
 class WideBasic2(nn.Module):
     """wide_basic: BN-ReLU-conv 3x3 twice; 1x1 conv shortcut from the activated input
-    where channels change. (wrn_28_10.yaml:22)
+    where channels change. (wrn_28_10.yaml:23)
     """
 
     def __init__(self, planes: int) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:33
-        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:33
-        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:34
-        self.bn2 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:35
-        self.relu_1 = nn.ReLU(inplace=True)  # wrn_28_10.yaml:36
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:37
+        self.bn1 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:34
+        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:34
+        self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:35
+        self.bn2 = nn.BatchNorm2d(planes)  # wrn_28_10.yaml:36
+        self.relu_1 = nn.ReLU(inplace=True)  # wrn_28_10.yaml:37
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)  # wrn_28_10.yaml:38
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, planes, H, W)
@@ -80,27 +81,27 @@ class WideBasic2(nn.Module):
 
 
 class Wrn28_10(nn.Module):
-    """The wrn_28_10 network (wrn_28_10.yaml:43)."""
+    """The wrn_28_10 network (wrn_28_10.yaml:44)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # wrn_28_10.yaml:43
-        self.block1 = nn.Sequential(  # wrn_28_10.yaml:44
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # wrn_28_10.yaml:44
+        self.block1 = nn.Sequential(  # wrn_28_10.yaml:45
             WideBasic(in_channels=16, planes=160),
             *[WideBasic2(planes=160) for _ in range(3)],
         )
-        self.block2 = nn.Sequential(  # wrn_28_10.yaml:45
+        self.block2 = nn.Sequential(  # wrn_28_10.yaml:46
             WideBasic(in_channels=160, planes=320, stride=2),
             *[WideBasic2(planes=320) for _ in range(3)],
         )
-        self.block3 = nn.Sequential(  # wrn_28_10.yaml:46
+        self.block3 = nn.Sequential(  # wrn_28_10.yaml:47
             WideBasic(in_channels=320, planes=640, stride=2),
             *[WideBasic2(planes=640) for _ in range(3)],
         )
-        self.bn = nn.BatchNorm2d(640)  # wrn_28_10.yaml:47
-        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:48
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wrn_28_10.yaml:49
-        self.fc = nn.Linear(640, 10)  # wrn_28_10.yaml:51
+        self.bn = nn.BatchNorm2d(640)  # wrn_28_10.yaml:48
+        self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:49
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wrn_28_10.yaml:50
+        self.fc = nn.Linear(640, 10)  # wrn_28_10.yaml:52
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

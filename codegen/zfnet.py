@@ -19,32 +19,32 @@ __all__ = ["Zfnet"]
 
 
 class Zfnet(nn.Module):
-    """The zfnet network (zfnet.yaml:20)."""
+    """The zfnet network (zfnet.yaml:21)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, 7, stride=2, padding=1)  # zfnet.yaml:20
-        self.relu1 = nn.ReLU(inplace=True)  # zfnet.yaml:21
-        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:22
-        self.norm1 = nn.LocalResponseNorm(5, k=2.0)  # zfnet.yaml:23
-        self.conv2 = nn.Conv2d(96, 256, 5, stride=2)  # zfnet.yaml:24
-        self.relu2 = nn.ReLU(inplace=True)  # zfnet.yaml:25
-        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:26
-        self.norm2 = nn.LocalResponseNorm(5, k=2.0)  # zfnet.yaml:27
-        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)  # zfnet.yaml:28
-        self.relu3 = nn.ReLU(inplace=True)  # zfnet.yaml:29
-        self.conv4 = nn.Conv2d(384, 384, 3, padding=1)  # zfnet.yaml:30
-        self.relu4 = nn.ReLU(inplace=True)  # zfnet.yaml:31
-        self.conv5 = nn.Conv2d(384, 256, 3, padding=1)  # zfnet.yaml:32
-        self.relu5 = nn.ReLU(inplace=True)  # zfnet.yaml:33
-        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:34
-        self.fc6 = nn.Linear(9216, 4096)  # zfnet.yaml:36
-        self.relu6 = nn.ReLU(inplace=True)  # zfnet.yaml:37
-        self.drop6 = nn.Dropout(p=0.5)  # zfnet.yaml:38
-        self.fc7 = nn.Linear(4096, 4096)  # zfnet.yaml:39
-        self.relu7 = nn.ReLU(inplace=True)  # zfnet.yaml:40
-        self.drop7 = nn.Dropout(p=0.5)  # zfnet.yaml:41
-        self.fc8 = nn.Linear(4096, 1000)  # zfnet.yaml:42
+        self.conv1 = nn.Conv2d(3, 96, 7, stride=2, padding=1)  # zfnet.yaml:21
+        self.relu1 = nn.ReLU(inplace=True)  # zfnet.yaml:22
+        self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:23
+        self.norm1 = nn.LocalResponseNorm(5, k=2.0)  # zfnet.yaml:24
+        self.conv2 = nn.Conv2d(96, 256, 5, stride=2)  # zfnet.yaml:25
+        self.relu2 = nn.ReLU(inplace=True)  # zfnet.yaml:26
+        self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:27
+        self.norm2 = nn.LocalResponseNorm(5, k=2.0)  # zfnet.yaml:28
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)  # zfnet.yaml:29
+        self.relu3 = nn.ReLU(inplace=True)  # zfnet.yaml:30
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1)  # zfnet.yaml:31
+        self.relu4 = nn.ReLU(inplace=True)  # zfnet.yaml:32
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1)  # zfnet.yaml:33
+        self.relu5 = nn.ReLU(inplace=True)  # zfnet.yaml:34
+        self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # zfnet.yaml:35
+        self.fc6 = nn.Linear(9216, 4096)  # zfnet.yaml:37
+        self.relu6 = nn.ReLU(inplace=True)  # zfnet.yaml:38
+        self.drop6 = nn.Dropout(p=0.5)  # zfnet.yaml:39
+        self.fc7 = nn.Linear(4096, 4096)  # zfnet.yaml:40
+        self.relu7 = nn.ReLU(inplace=True)  # zfnet.yaml:41
+        self.drop7 = nn.Dropout(p=0.5)  # zfnet.yaml:42
+        self.fc8 = nn.Linear(4096, 1000)  # zfnet.yaml:43
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)

@@ -127,12 +127,19 @@ def _arguments(node: Call) -> list[str]:
     return [render(a) for a in node.args] + [f"{k}={render(v)}" for k, v in _shown_kwargs(node)]
 
 
+MAX_LINE = 100  # what a line of generated code may not pass, comment included
+
+
 def format_lines(node: object, indent: str, prefix: str = "", suffix: str = "",
                  width: int = 88, comment: str = "") -> list[str]:
     """`prefix + node + suffix` at `indent`, broken one argument per line if too long;
-    `comment` goes at the end of the first line and does not count towards `width`."""
+    `comment` goes at the end of the first line and does not count towards `width`,
+    or on a line of its own above when the first line would pass MAX_LINE with it."""
     lines = _format(node, indent, prefix, suffix, width)
-    lines[0] += comment
+    if len(lines[0]) + len(comment) <= MAX_LINE:
+        lines[0] += comment
+    elif comment:
+        lines.insert(0, f"{indent}# {comment.lstrip()[2:]}")
     return lines
 
 

@@ -284,9 +284,11 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
              f"{INDENT * 2}return self.eager_outputs({', '.join(names)})", "",
              f"{INDENT}@torch.jit.unused"])
     main = var[graph.output]
-    params = ", ".join(f"{n}: {'Tensor' if n == main else 'Optional[Tensor]'}" for n in names)
-    out.add(code.format_lines(code.Var(f"def eager_outputs(self, {params}) -> {kind}:"),
-                              INDENT))
+    params = [f"{n}: {'Tensor' if n == main else 'Optional[Tensor]'}" for n in names]
+    flat = f"{INDENT}def eager_outputs(self, {', '.join(params)}) -> {kind}:"
+    out.add([flat] if len(flat) <= code.MAX_LINE else
+            [f"{INDENT}def eager_outputs(", f"{INDENT * 2}self,",
+             *(f"{INDENT * 2}{p}," for p in params), f"{INDENT}) -> {kind}:"])
     out.add([f'{INDENT * 2}"""The outputs in training mode, the main output alone in eval mode."""',
              f"{INDENT * 2}if self.training:",
              f"{INDENT * 3}return {kind}({', '.join(names)})",

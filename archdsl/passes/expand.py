@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import Label, error
+from archdsl.emit.generalize import RESERVED
 from archdsl.graph import INPUT, Ghost, Graph, Member, Node, Scope, qualify
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
@@ -411,9 +412,12 @@ class _Expander:
         if item.shortcut is not None:
             keeps_shape = self.graph.shape(body) == self.graph.shape(x)
             if not shortcut_first and keeps_shape:
-                if isinstance(item.shortcut, it.Named):
-                    ghost = Ghost(item.shortcut.name, x, "", 1)
-                    frame.scope.reserved.add(item.shortcut.name)
+                if isinstance(item.shortcut, it.Named):  # its name stays taken
+                    named = item.shortcut
+                    name = named.name if isinstance(named.name, str) else \
+                        self.render(named.name, frame.env, frame.scope)
+                    ghost = Ghost(self.claim(frame.scope, name, "shortcut", named.span), x, "", 1)
+                    frame.scope.reserved.add(name)
             else:
                 shortcut = self.part(item.shortcut, frame, x, "identity")
         inputs = [shortcut, body] if shortcut_first else [body, shortcut]
@@ -431,7 +435,11 @@ class _Expander:
     def branches(self, item: it.Branches, frame: Frame, x: str) -> str:
         outs = []
         for i, path in enumerate(item.paths):
-            hint = path.name if isinstance(path, it.Named) else f"branch{i + 1}"
+            # A branch's name is its variable in `forward`, unless it would shadow a name
+            # the generated code uses (`x`, `self`, `torch`, a builtin).
+            named = isinstance(path, it.Named) and isinstance(path.name, str) and \
+                path.name.isidentifier() and path.name not in RESERVED
+            hint = path.name if named else f"branch{i + 1}"
             outs.append(self.part(path, frame, x, hint))
         return self.merge(self.merge_op(item.merge, frame), outs, frame)
 

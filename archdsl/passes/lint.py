@@ -22,13 +22,20 @@ from archdsl.spec import items as it
 from archdsl.spec.evaluate import CONSTANTS, Evaluator
 from archdsl.spec.load import Spec
 from archdsl.spec.source import Span
+from archdsl.tensor import TensorType
 
 
-def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
-    """The warnings for a checked graph, and for its spec where given."""
-    warnings = [w for node in graph.ops() for w in _unused_pixels(graph, node)]
-    warnings += unmatched(graph)
-    warnings += _too_large(graph)
+def run(graph: Graph, spec: Spec | None = None,
+        inputs: dict[str, list[TensorType]] | None = None) -> list[Diagnostic]:
+    """The warnings for a checked graph, and for its spec where given (`inputs`: each
+    node's input types, where the caller has them)."""
+    warnings = []
+    if all(node.shape is not None for node in graph.ops()):  # shape inference has run
+        inputs = inputs or {node.name: [graph.shape(s) for s in graph.inputs(node.name)]
+                            for node in graph.ops()}
+        warnings += [w for node in graph.ops() for w in
+                     _unused_pixels(node, inputs[node.name])]
+        warnings += unmatched(graph) + _too_large(graph, inputs)
     if spec is not None:
         warnings += _unused_names(spec) + _constant_conditions(spec)
     return warnings
@@ -41,12 +48,11 @@ def _warning(code: str, message: str, span: Span | None, help: str = "") -> Diag
 # ------------------------------------------------------------------------ graph
 
 
-def _unused_pixels(graph: Graph, node: Node) -> list[Diagnostic]:
+def _unused_pixels(node: Node, inputs: list[TensorType]) -> list[Diagnostic]:
     """A sliding window whose last position ends before the input does.
 
     A window narrower than its stride skips pixels by design (a strided 1x1
     projection); only windows that tile the input without gaps are checked."""
-    inputs = [graph.shape(s) for s in graph.inputs(node.name)]
     if len(inputs) != 1 or inputs[0].rank != 3 or node.shape.rank != 3:
         return []
     window = node.op.window(inputs)
@@ -78,10 +84,9 @@ def _unused_pixels(graph: Graph, node: Node) -> list[Diagnostic]:
              "reference network that drops them, leave it")]
 
 
-def _too_large(graph: Graph) -> list[Diagnostic]:
+def _too_large(graph: Graph, inputs: dict[str, list[TensorType]]) -> list[Diagnostic]:
     limit = graph.limits.max_build_params
-    counts = {node.name: node.op.param_count([graph.shape(s) for s in graph.inputs(node.name)])
-              for node in graph.ops()}
+    counts = {node.name: node.op.param_count(inputs[node.name]) for node in graph.ops()}
     total = sum(counts.values())
     if total <= limit:
         return []

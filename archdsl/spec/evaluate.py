@@ -159,6 +159,8 @@ class Evaluator:
         self.blocks = blocks
         self.limits = limits
         self.steps = 0  # expression nodes evaluated: a spec's work is bounded, not only its size
+        # id of a call node -> (the node, kept alive so the id stays its own; names in its args)
+        self._mentions: dict[int, tuple[ast.Call, frozenset[str]]] = {}
 
     def eval(self, node: ast.Expr, env: Mapping[str, object], host: Span) -> object:
         self.steps += 1
@@ -303,13 +305,20 @@ class Evaluator:
                         host.slice(node.func.start, node.func.end),
                         help=suggest(name, known) or
                         "ops are listed in the README; blocks are defined under `blocks:`")
-        mentions = set()
-        for argument in (*node.args, *(k.value for k in node.kwargs)):
-            mentions |= ast.names_in(argument)
         return LayerCall(kind, name, args, kwargs, span,
                          tuple(host.slice(a.start, a.end) for a in node.args),
                          tuple(host.slice(k.start, k.end) for k in node.kwargs),
-                         frozenset(mentions))
+                         self._names_in_arguments(node))
+
+    def _names_in_arguments(self, node: ast.Call) -> frozenset[str]:
+        """The names a call's arguments mention, found once per call node (a call in a
+        repeated block is evaluated once per copy)."""
+        known = self._mentions.get(id(node))
+        if known is None:
+            known = node, frozenset().union(*(ast.names_in(argument) for argument in
+                                              (*node.args, *(k.value for k in node.kwargs))))
+            self._mentions[id(node)] = known
+        return known[1]
 
     # -- checks
 

@@ -35,6 +35,8 @@ class SExpr:
 
     @property
     def where(self) -> Span:
+        if self.node.start == self.node.end:  # a YAML value, not parsed text: all of it
+            return self.span
         return self.span.slice(self.node.start, self.node.end)
 
 
@@ -243,7 +245,7 @@ class ItemParser:
         validate(RECORDS_BY_KEY["residual"], data, path, self.table)
         raw, here = data["residual"], path + ("residual",)
         merge = self.expr(raw["merge"], here + ("merge",)) if "merge" in raw else \
-            SExpr(ast.Name(0, 3, "add"), self.table.key(here))
+            SExpr(ast.Name(0, len("residual"), "add"), self.table.key(here))  # the default
         drop_path = raw.get("drop_path")
         return Residual(
             body=self.item(raw["body"], here + ("body",)),
@@ -288,7 +290,7 @@ class ItemParser:
         if problem:
             raise error("E0210", f"invalid index name: {problem}",
                         self.table.value(path + ("index",)))
-        name = self.template(record.name, path + ("name",)) if "name" in data else None
+        name = self.template(record.name, path + ("name",)) if record.name is not None else None
         return Repeat(self.expr(data["repeat"], path + ("repeat",)), record.index, name,
                       self.item(data["body"], path + ("body",)), self.table.key(path + ("repeat",)))
 

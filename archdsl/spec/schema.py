@@ -28,6 +28,9 @@ ITEM_JSON_SCHEMA = {
                    "(`residual`, `branches`, `repeat`, `if`).",
     "anyOf": [
         {"type": "string", "description": "An op, block or stage call."},
+        {"type": ["number", "boolean"],
+         "description": "Part of a call that YAML split at a comma in a flow list, as in "
+                        "`[conv(64, 1, bias=false), bn]`; archdsl joins the parts back."},
         {"type": "array", "items": {_ITEM_MARK: True},
          "description": "Layers applied in order."},
         {"$ref": "#/$defs/ResidualItem"},

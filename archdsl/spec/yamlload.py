@@ -205,12 +205,13 @@ class _Converter:
         try:
             value = self._constructor.construct_object(node)
         except ValueError:  # an int of more digits than Python converts
-            value = math.inf
-        if isinstance(value, float) and not math.isfinite(value) or \
-                isinstance(value, int) and abs(value) > self.limits.max_int:
-            raise error("E0203", f"the number `{shown(node.value, 24)}` is out of range", span,
-                        help=f"numbers in a spec are finite, with integers up to "
-                             f"{self.limits.max_int} in magnitude")
+            value = self.limits.max_int + 1
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not finite or isinstance(value, int) and abs(value) > self.limits.max_int:
+            what = "is out of range" if finite else "is not a finite number"
+            raise error("E0203", f"the number `{shown(node.value, 24)}` {what}", span,
+                        help=f"numbers in a spec are finite, and integers at most "
+                             f"{self.limits.max_int:,} in magnitude")
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict:
@@ -248,10 +249,13 @@ def _mark(source: SourceFile, mark) -> Span:
 
 
 def _offset_span(source: SourceFile, offset: int) -> Span:
-    """The span of the character at `offset` in the text."""
-    before = source.text[:offset]
-    line = before.count("\n") + 1
-    col = offset - (before.rfind("\n") + 1) + 1
+    """The span of the character at `offset` in the text (lines as SourceFile counts them)."""
+    before = source.text[:offset].splitlines(keepends=True) or [""]
+    last = before[-1]
+    if last and len(last.splitlines()[0]) != len(last):  # `offset` starts a line
+        line, col = len(before) + 1, 1
+    else:
+        line, col = len(before), len(last) + 1
     return Span(source, line, col, line, col + 1)
 
 

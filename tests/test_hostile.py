@@ -1,0 +1,198 @@
+"""Hostile specs end quickly, in a located diagnostic: no crash, no hang, no runaway memory.
+
+Each case is a spec written to hurt (an alias bomb, a depth in the billions, a
+name that is a Python keyword, a binary file, …). It must be rejected with the
+expected code, with a span inside the file, in a bounded time (well under a
+second of CPU time on a quiet machine).
+The bounds are the fields of `archdsl.Limits`; docs/limits.md lists them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+import archdsl
+from archdsl.diagnostics import SpecError
+from archdsl.limits import Limits
+from conftest import ROOT
+
+# Of CPU time, for any case. On a quiet machine the slowest cases take about 0.4 s and most
+# under 0.05 s (`pytest tests/test_hostile.py --durations=10`); the bound is loose enough
+# never to flake on a loaded one, and still catches a hang or a quadratic blow-up.
+SECONDS = 2.0
+
+HEAD = "archdsl: 1\nname: net\ninput: [3, 32, 32]\n"
+
+
+def _alias_bomb() -> str:
+    text = HEAD + "params:\n  a0: &a0 [relu, relu, relu, relu, relu, relu, relu, relu]\n"
+    for i in range(1, 9):
+        text += f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 8) + "]\n"
+    return text + "network: [relu]\n"
+
+
+def _list_bomb() -> str:
+    lines = [f"  l{i + 1}: l{i} + l{i}" for i in range(60)]
+    return HEAD + "params:\n  l0: [1, 2]\n" + "\n".join(lines) + "\nnetwork: [relu]\n"
+
+
+def _block(body: str, args: str = "{}") -> str:
+    return HEAD + f"blocks:\n  b:\n    args: {args}\n    body: {body}\n"
+
+
+CASES: dict[str, tuple[str | bytes, str]] = {
+    # YAML
+    "alias bomb": (_alias_bomb(), "E0103"),
+    "nesting 70 deep": (HEAD + "network: " + "[" * 70 + "relu" + "]" * 70 + "\n", "E0103"),
+    "nesting 100,000 deep": (HEAD + "network: " + "[" * 100_000 + "]" * 100_000, "E0103"),
+    "30,000 values": (HEAD + "params:\n  big: [" + "0, " * 30_000 + "0]\nnetwork: [relu]\n",
+                      "E0103"),
+    "2 MiB file": (HEAD + "doc: '" + "a" * 2 * 2**20 + "'\nnetwork: [relu]\n", "E0103"),
+    "duplicate key": (HEAD + "network: [relu]\nnetwork: [gap]\n", "E0101"),
+    "tab indentation": (HEAD + "network:\n\t- relu\n", "E0100"),
+    "python tag": (HEAD + "network: !!python/object/apply:os.system [ls]\n", "E0102"),
+    "empty file": ("", "E0104"),
+    "only whitespace and comments": ("\n   \n# nothing\n", "E0104"),
+    "binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "E0001"),
+    "invalid UTF-8": (HEAD.encode() + b"network: [relu]  # \xc3\x28\n", "E0001"),
+    "NUL byte": (HEAD + "network: [relu]\x00\n", "E0001"),
+    "escape character": (HEAD + "network: [relu]\x1b[2J\n", "E0001"),
+    "byte order mark inside a name": (HEAD + "network:\n  - \ufeffconv1: conv(8, 3)\n",
+                                      "E0210"),
+    # numbers
+    "5,000-digit integer": (HEAD + "params: {n: " + "9" * 5000 + "}\nnetwork: [relu]\n",
+                            "E0203"),
+    "integer above 2^62": (HEAD + "params: {n: 9223372036854775808}\nnetwork: [relu]\n",
+                           "E0203"),
+    "infinity": (HEAD + "params: {p: .inf}\nnetwork: [dropout(p)]\n", "E0203"),
+    "not a number": (HEAD + "params: {p: .nan}\nnetwork: [dropout(p)]\n", "E0203"),
+    "huge power": (HEAD + "params: {n: '2 ** 2 ** 2 ** 2 ** 2'}\nnetwork: [relu]\n", "E0305"),
+    "huge float literal": (HEAD + "network: ['dropout(1e999)']\n", "E0300"),
+    "negative input": ("archdsl: 1\nname: net\ninput: [3, -32, 32]\nnetwork: [relu]\n",
+                       "E0203"),
+    "negative channels": (HEAD + "network: ['conv(-64, 3)']\n", "E0202"),
+    "negative repeat": (HEAD + "network:\n  - repeat: -1\n    body: relu\n", "E0202"),
+    # sizes and counts
+    "repeat 3 billion": (HEAD + "network:\n  - repeat: 3000000000\n    body: relu\n", "E0500"),
+    "stage depth 10^12": (_block("[conv(8, 3)]") + "network: ['stage(b, depth=10**12)']\n",
+                          "E0500"),
+    "repeats nested 10,000 x 10,000": (
+        HEAD + "network:\n  - repeat: 10000\n    body:\n      repeat: 10000\n      body: relu\n",
+        "E0500"),
+    "10^15 weights in one conv": (HEAD + "network: ['conv(10**7, 3)', 'conv(10**7, 3)']\n",
+                                  "E0500"),
+    "10^20 activations": (HEAD + "network: ['conv(10**9, 3)', 'conv(10**9, 3, dilation=1)']\n",
+                          "E0500"),
+    "list doubling 60 times": (_list_bomb(), "E0500"),
+    "expression of 5,000 characters": (HEAD + "params:\n  n: " + "1+" * 2500 + "1\n"
+                                       "network: [relu]\n", "E0500"),
+    "expression 1,000 levels deep": (HEAD + "params:\n  n: '" + "[" * 1000 + "]" * 1000 +
+                                     "'\nnetwork: [relu]\n", "E0300"),
+    "expression 80 levels deep": (HEAD + "params:\n  n: " + "+".join(["1"] * 80) +
+                                  "\nnetwork: [relu]\n", "E0500"),
+    "100 KB of expressions": (HEAD + "params:\n" + "".join(
+        f"  p{i}: {'+'.join([str(i)] * 40)}\n" for i in range(600)) + "network: [relu]\n",
+        "E0500"),
+    "an evaluation in every copy": (
+        HEAD + "params: {w: 4}\nnetwork:\n  - repeat: 9000\n    body: 'dropout(sum([" +
+        ", ".join(["w"] * 900) + "]) / 10**4)'\n", "E0500"),
+    # recursion
+    "runaway recursion": (_block("[relu, b]") + "network: [b]\n", "E0501"),
+    "recursion through nested lists": (
+        _block("[" * 50 + "relu, b" + "]" * 50) + "network: [b]\n", "E0501"),
+    "mutual recursion": (HEAD + "blocks:\n  a: {body: [relu, b]}\n  b: {body: [relu, a]}\n"
+                         "network: [a]\n", "E0501"),
+    # names
+    "non-ASCII layer name": (HEAD + "network:\n  - сonv1: conv(8, 3)\n", "E0210"),
+    "non-ASCII param": (HEAD + "params: {größe: 8}\nnetwork: [relu]\n", "E0210"),
+    "keyword layer name": (HEAD + "network:\n  - lambda: conv(8, 3)\n", "E0210"),
+    "keyword param": (HEAD + "params: {class: 8}\nnetwork: [relu]\n", "E0210"),
+    "keyword network name": ("archdsl: 1\nname: import\ninput: [3, 32, 32]\nnetwork: [relu]\n",
+                             "E0210"),
+    "dunder layer name": (HEAD + "network:\n  - __class__: conv(8, 3)\n", "E0210"),
+    "quote in a name": (HEAD + "network:\n  - \"a'); import os #\": conv(8, 3)\n", "E0210"),
+    "newline in a name": (HEAD + "network:\n  - \"a\\nimport os\": conv(8, 3)\n", "E0210"),
+    "name of 200 characters": (HEAD + "network:\n  - " + "a" * 200 + ": conv(8, 3)\n",
+                               "E0210"),
+}
+
+
+def _located(diagnostic, path) -> bool:
+    span = diagnostic.span
+    if span is None or span.file != str(path):
+        return False
+    lines = span.source.lines
+    return 1 <= span.line <= max(len(lines), 1) and \
+        1 <= span.col <= len(span.source.line(span.line)) + 1
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_spec_is_rejected_quickly_and_located(name, tmp_path):
+    text, code = CASES[name]
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    began = time.process_time()
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    spent = time.process_time() - began
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.code == code, diagnostic.render()
+    assert _located(diagnostic, path), diagnostic.render()
+    assert spent < SECONDS, f"{name}: {spent:.2f} s"
+    assert len(info.value.diagnostics[0].render().splitlines()) < 12  # readable, not a dump
+
+
+def test_a_leading_byte_order_mark_is_just_text(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + "network: [relu]\n").encode())
+    assert archdsl.load(path).name == "net"
+
+
+def test_a_trillion_parameters_check_with_a_warning_and_do_not_build(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("archdsl: 1\nname: big\ninput: [1000000]\nnetwork: ['linear(1000000)']\n")
+    began = time.process_time()
+    arch = archdsl.load(path)
+    assert arch.param_count == 10**12 + 10**6
+    with pytest.raises(SpecError) as info:
+        archdsl.build(arch)
+    assert time.process_time() - began < SECONDS  # refused before any allocation
+    assert info.value.diagnostics[0].code == "E0500"
+    assert _located(info.value.diagnostics[0], path)
+
+
+def test_the_limits_are_adjustable(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "network:\n  - repeat: 30\n    body: relu\n")
+    assert len(archdsl.load(path).graph) == 30
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path, limits=Limits(max_repeat=20))
+    assert info.value.diagnostics[0].code == "E0500"
+    assert "Limits.max_repeat" in info.value.diagnostics[0].help
+    with pytest.raises(SpecError):
+        archdsl.load(path, limits=Limits(max_graph_nodes=10))
+
+
+def test_every_limit_is_documented():
+    doc = (ROOT / "docs" / "limits.md").read_text()
+    for field in dataclasses.fields(Limits):
+        assert f"`{field.name}`" in doc, f"document Limits.{field.name} in docs/limits.md"
+        assert f"{field.default:,}" in doc or f"2^{field.default.bit_length() - 1}" in doc, \
+            f"docs/limits.md: give the default of {field.name}"
+
+
+def test_the_largest_spec_is_within_every_limit():
+    arch = archdsl.load(ROOT / "specs" / "preact_resnet1001.yaml")
+    limits = Limits()
+    assert len(arch.graph) * 1.4 < limits.max_graph_nodes
+    assert (ROOT / "specs" / "inception_v3.yaml").stat().st_size * 50 < limits.max_file_bytes
+
+
+def test_the_broken_corpus_has_forty_specs_with_golden_diagnostics():
+    broken = sorted((ROOT / "tests" / "broken").glob("*.yaml"))
+    assert len(broken) >= 40
+    for spec in broken:
+        assert spec.with_suffix(".txt").exists() and spec.with_suffix(".json").exists(), spec
