@@ -155,6 +155,9 @@ class Graph:
         # The training-mode return value when heads exist: (type name, [(field, node)]).
         self.outputs: tuple[str, list[tuple[str, str]]] | None = None
         self.init_rules: list = []  # archdsl.spec.init.InitRule, in order
+        # "channels_last": the generated module keeps its weights and activations NHWC
+        # (the inference form of a convolutional network, where it is faster).
+        self.memory_format: str | None = None
 
     # -- building
 

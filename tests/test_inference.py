@@ -52,6 +52,26 @@ def test_build_inference_keyword():
     assert model.conv1.bias is not None
 
 
+def test_inference_form_is_channels_last():
+    """Weights and activations NHWC in the inference form (faster convs), NCHW in the
+    training form; a state_dict loads into either, and the layout survives loading."""
+    channels_last = torch.channels_last
+    trained = archdsl.build(SPECS / "resnet18.yaml", num_classes=10).eval()
+    assert not trained.conv1.weight.is_contiguous(memory_format=channels_last)
+    arch = archdsl.load(SPECS / "resnet18.yaml", num_classes=10).inference()
+    model = archdsl.build(arch).eval()
+    model.load_state_dict(arch.fold_weights(trained.state_dict()))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=channels_last) for c in convs)
+    seen = []
+    model.layer1.register_forward_hook(lambda m, i, o: seen.append(o))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), trained(x), rtol=1e-4, atol=1e-4)
+    assert seen[0].is_contiguous(memory_format=channels_last)
+    assert "x = x.contiguous(memory_format=torch.channels_last)" in arch.source
+
+
 def test_fold_weights_needs_the_inference_form():
     arch = archdsl.load(SPECS / "resnet18.yaml")
     with pytest.raises(ValueError, match="inference form"):

@@ -181,6 +181,9 @@ def _class(out: _Writer, group: Group, graph: Graph, file_name: str) -> None:
     init = init_method(graph, file_name) if scope.path == () else []
     if init:
         out.add([f"{INDENT * 2}self.init_weights()"])
+    if scope.path == () and graph.memory_format:
+        out.add([f"{INDENT * 2}self.to(memory_format=torch.{graph.memory_format})"
+                 f"  # NHWC: faster convs"])
     out.add([""])
     _forward(out, group, graph)
     out.add(init)
@@ -234,6 +237,8 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
     result = graph.outputs[0] if root and graph.outputs else "Tensor"
     out.add([f"{INDENT}def forward(self, x: Tensor) -> {result}:"])
     out.add([f"{INDENT * 2}# x: {_shape_text(group, None)}"])
+    if root and graph.memory_format:
+        out.add([f"{INDENT * 2}x = x.contiguous(memory_format=torch.{graph.memory_format})"])
     extras = _network_code(graph) if root else []
     for prologue, _ in extras:
         out.add([INDENT * 2 + line for line in prologue])
