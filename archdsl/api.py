@@ -41,11 +41,12 @@ class Architecture:
         """Totals and per-node cost, shape, receptive field (see archdsl.summary)."""
         return summarize(self.graph, batch, depth)
 
-    def inference(self) -> Architecture:
-        """The inference form: heads, dropout gone; batch norm folded into convs.
+    def inference(self, *, channels_last: bool = True) -> Architecture:
+        """The inference form: heads, dropout gone; batch norm folded into convs;
+        channels_last memory where the network has 2-d convs, unless asked not to.
 
         Load training weights into its module with `fold_weights`."""
-        graph, plan = inference.run(self.graph)
+        graph, plan = inference.run(self.graph, channels_last=channels_last)
         cost.run(graph)
         rf.run(graph)
         return Architecture(self.spec, self.params, graph, [], plan)

@@ -7,8 +7,13 @@ rotates (A B, B A, …), so that drifts in clock speed or load fall on both alik
 - eval: the forward pass under torch.inference_mode, in eval mode; with a column for
   `archdsl.build(spec, inference=True)` (batch norm folded into the convs, with
   torchvision's weights folded in by `fold_weights`);
+- layout: that inference form in channels_last (its default) against the same form in
+  NCHW (`arch.inference(channels_last=False)`), in eval;
 - train: forward, and backward of the sum of every output (auxiliary heads included),
   in training mode;
+- in eval and train, a control: a second torchvision model with the same weights,
+  timed like the others. Its ratio to the first ("torchvision again / torchvision") is
+  what two equal networks measure apart on this machine: the noise floor of the others.
 - build: `archdsl.build(spec path)` (parse, check, emit, execute, construct, initialise)
   against torchvision's constructor, for resnet152 and vgg19;
 - compile: torch.compile (inductor) of the archdsl module against its eager forward.
@@ -59,6 +64,7 @@ REFERENCES = {
     "inception_v3": ("inception_v3", {"init_weights": False}),
 }
 BUILD_SPECS = ["resnet152", "vgg19"]
+CONTROL = "torchvision again"  # a second torchvision model with the same weights
 BUSY_NOTE = 0.05  # note rows during which other processes used more of the CPUs
 
 
@@ -75,17 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     _print_header(argv, threads)
 
-    evals, trains = [], []
+    evals, layouts, trains = [], [], []
     for spec in args.specs:
         for batch in args.batch:
-            eval_row, train_row = _runtime_rows(spec, batch, args)
+            eval_row, layout_row, train_row = _runtime_rows(spec, batch, args)
             evals.append(eval_row)
+            layouts.append(layout_row)
             trains.append(train_row)
             print(f"  done {spec} batch {batch} ({time.perf_counter() - started:.0f} s)",
                   file=sys.stderr, flush=True)
     _print_table("Eval forward (torch.inference_mode), ms", evals,
-                 ["archdsl", "inference=True", "torchvision"])
-    _print_table("Train forward + backward, ms", trains, ["archdsl", "torchvision"])
+                 ["archdsl", "inference=True", CONTROL, "torchvision"])
+    _print_table("The inference form's memory layout: channels_last vs NCHW, eval forward, ms",
+                 layouts, ["channels_last", "NCHW"])
+    _print_table("Train forward + backward, ms", trains, ["archdsl", CONTROL, "torchvision"])
     if args.build_specs:
         _print_table("Build: archdsl.build(spec path) vs the torchvision constructor, ms",
                      [_build_row(spec, args) for spec in args.build_specs],
@@ -163,29 +172,38 @@ def _runtime_rows(spec: str, batch: int, args):
     x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
     label = f"{spec} | {batch}"
 
+    twin = _reference(spec)  # the control: what torchvision against itself measures
+    twin.load_state_dict(theirs.state_dict(), strict=True)
+
     ours.eval()
+    twin.eval()
     theirs.eval()
     contenders = {"archdsl": ours, "inference=True": _inference_model(path, theirs),
-                  "torchvision": theirs}
+                  CONTROL: twin, "torchvision": theirs}
     with torch.inference_mode():
         expected = theirs(x)
         for name, model in contenders.items():
-            rtol, atol = (1e-5, 1e-5) if name == "archdsl" else (1e-3, 1e-4)
+            rtol, atol = (1e-3, 1e-4) if name == "inference=True" else (1e-5, 1e-5)
             torch.testing.assert_close(model(x), expected, rtol=rtol, atol=atol, msg=name)
     eval_row = _timed_row(label, {k: _forward(m, x) for k, m in contenders.items()}, args)
-    del contenders
+    nchw = _inference_model(path, theirs, channels_last=False)
+    layouts = {"channels_last": contenders["inference=True"], "NCHW": nchw}
+    with torch.inference_mode():
+        torch.testing.assert_close(nchw(x), expected, rtol=1e-3, atol=1e-4, msg="NCHW")
+    layout_row = _timed_row(label, {k: _forward(m, x) for k, m in layouts.items()}, args)
+    del contenders, layouts, nchw
 
     if batch == 1 and spec == "inception_v3":
         # Its auxiliary head batch-normalises a 1x1 map: training needs a batch of 2.
         train_row = (label, None, "needs batch >= 2")
     else:
-        ours.train()
-        theirs.train()
-        train_row = _timed_row(label, {"archdsl": _step(ours, x),
+        for model in (ours, twin, theirs):
+            model.train()
+        train_row = _timed_row(label, {"archdsl": _step(ours, x), CONTROL: _step(twin, x),
                                        "torchvision": _step(theirs, x)}, args)
-    del ours, theirs
+    del ours, twin, theirs
     gc.collect()
-    return eval_row, train_row
+    return eval_row, layout_row, train_row
 
 
 def _reference(spec: str):
@@ -194,10 +212,11 @@ def _reference(spec: str):
     return getattr(torchvision.models, name)(**kwargs)
 
 
-def _inference_model(path: Path, theirs):
+def _inference_model(path: Path, theirs, channels_last: bool = True):
     """`archdsl.build(spec, inference=True)` with torchvision's weights folded in."""
-    model = archdsl.build(path, inference=True).eval()
-    model.load_state_dict(archdsl.load(path).inference().fold_weights(theirs.state_dict()))
+    folded = archdsl.load(path).inference(channels_last=channels_last)
+    model = archdsl.build(folded).eval()
+    model.load_state_dict(folded.fold_weights(theirs.state_dict()))
     return model
 
 

@@ -71,6 +71,14 @@ def test_inference_form_is_channels_last():
     assert seen[0].is_contiguous(memory_format=channels_last)
     assert "x = x.contiguous(memory_format=torch.channels_last)" in arch.source
 
+    nchw = archdsl.load(SPECS / "resnet18.yaml", num_classes=10).inference(channels_last=False)
+    assert "memory_format" not in nchw.source
+    model = archdsl.build(nchw).eval()
+    model.load_state_dict(nchw.fold_weights(trained.state_dict()))
+    assert not model.conv1.weight.is_contiguous(memory_format=channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), trained(x), rtol=1e-4, atol=1e-4)
+
 
 def test_fold_weights_needs_the_inference_form():
     arch = archdsl.load(SPECS / "resnet18.yaml")

@@ -6,8 +6,8 @@
 - drop_path that scales by its survival in eval mode (stochastic depth) is
   folded into the preceding conv as well;
 - a network with 2-d convs keeps its weights and activations channels_last (NHWC),
-  the layout oneDNN's and cuDNN's convolutions run fastest on (on CPU, 1.3x to 2x
-  faster than NCHW for the specs in benchmarks/runtime.py).
+  the layout oneDNN's and cuDNN's convolutions run fastest on (benchmarks/runtime.py
+  measures it against NCHW).
 
 The graph is transformed on a copy; `Fold` records say how the training
 state_dict becomes the inference one (`fold_state_dict`, the one function that
@@ -40,7 +40,7 @@ class InferencePlan:
     removed: list[str] = field(default_factory=list)  # nodes gone (their tensors too)
 
 
-def run(graph: Graph) -> tuple[Graph, InferencePlan]:
+def run(graph: Graph, *, channels_last: bool = True) -> tuple[Graph, InferencePlan]:
     """A transformed copy of `graph`, and the plan for its weights."""
     graph = copy.deepcopy(graph)
     plan = InferencePlan()
@@ -69,7 +69,8 @@ def run(graph: Graph) -> tuple[Graph, InferencePlan]:
         conv = graph.node(fold.conv)
         conv.op = OPS["conv"](conv.op.p.model_copy(update={"bias": True}))
     plan.folds = list(folds.values())
-    if any(node.op.name == "conv" and node.shape.rank == 3 for node in graph.ops()):
+    if channels_last and any(node.op.name == "conv" and node.shape.rank == 3
+                             for node in graph.ops()):
         graph.memory_format = "channels_last"
     return graph, plan
 
