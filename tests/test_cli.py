@@ -84,8 +84,9 @@ def test_console_script_runs():
     assert result.returncode == 0, result.stderr
 
 
-def test_module_entry_point():
-    result = subprocess.run([sys.executable, "-m", "archdsl.cli", "check",
+@pytest.mark.parametrize("module", ["archdsl", "archdsl.cli"])
+def test_module_entry_point(module):
+    result = subprocess.run([sys.executable, "-m", module, "check",
                              "tests/broken/empty.yaml"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 1
