@@ -13,9 +13,9 @@ from archdsl.graph import Graph
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.passes import cost, inference, rf, schedule, validate
 from archdsl.passes.expand import expand
-from archdsl.spec.load import Spec, load_spec
-from archdsl.spec.params import Override, parse_set, python_override
-from archdsl.spec.patch import Patch
+from archdsl.lang.load import Spec, load_spec
+from archdsl.lang.params import Override, parse_set, python_override
+from archdsl.lang.patch import Patch
 from archdsl.summary import summarize
 
 

@@ -232,7 +232,7 @@ def _compare_table(rows: list[dict]) -> str:
 
 
 def schema(args) -> int:
-    from archdsl.spec.schema import json_schema
+    from archdsl.lang.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 
-from archdsl.spec.source import Span
+from archdsl.source import Span
 
 # Every code archdsl emits, with a short title. docs/errors.md explains each one.
 CODES: dict[str, str] = {

@@ -18,8 +18,8 @@ import networkx as nx
 from archdsl.diagnostics import Label, error
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops.base import Op
-from archdsl.spec.evaluate import LayerCall
-from archdsl.spec.source import Span
+from archdsl.lang.evaluate import LayerCall
+from archdsl.source import Span
 from archdsl.tensor import TensorType
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class Graph:
         self.heads: dict[str, str] = {}  # auxiliary head name -> its output node
         # The training-mode return value when heads exist: (type name, [(field, node)]).
         self.outputs: tuple[str, list[tuple[str, str]]] | None = None
-        self.init_rules: list = []  # archdsl.spec.init.InitRule, in order
+        self.init_rules: list = []  # archdsl.lang.init.InitRule, in order
         # "channels_last": the generated module keeps its weights and activations NHWC
         # (the inference form of a convolutional network, where it is faster).
         self.memory_format: str | None = None

@@ -11,7 +11,7 @@ import io
 import itertools
 
 from archdsl.diagnostics import SpecError, error
-from archdsl.spec.params import parse_override
+from archdsl.lang.params import parse_override
 
 
 def grid(specs: list[str]) -> list[tuple[str, list[str]]]:

@@ -15,7 +15,7 @@ import archdsl
 from archdsl.api import check
 from archdsl.ops import OPS
 from archdsl.ops.base import Op
-from archdsl.spec.load import parse_spec
+from archdsl.lang.load import parse_spec
 from conftest import SPECS
 
 # spec -> torchvision weights enum, whose meta documents params and "GFLOPS" (_ops)

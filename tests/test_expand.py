@@ -9,7 +9,7 @@ import pytest
 from archdsl.api import check
 from archdsl.diagnostics import SpecError
 from archdsl.graph import Ghost
-from archdsl.spec.load import parse_spec
+from archdsl.lang.load import parse_spec
 
 
 def load(body: str, input_="[3, 16, 16]", **extra):

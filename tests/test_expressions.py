@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from archdsl.diagnostics import SpecError
-from archdsl.spec import expr as ast
-from archdsl.spec.evaluate import Evaluator, LayerCall
-from archdsl.spec.source import SourceFile, Span
+from archdsl.lang import expr as ast
+from archdsl.lang.evaluate import Evaluator, LayerCall
+from archdsl.source import SourceFile, Span
 
 OPS = {"conv", "bn", "relu"}
 BLOCKS = {"bottleneck"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from archdsl.spec.names import MODULE_ATTRIBUTES, identifier_problem, layer_name_problem
+from archdsl.names import MODULE_ATTRIBUTES, identifier_problem, layer_name_problem
 
 
 def test_module_attribute_list_covers_torch():

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from archdsl.diagnostics import SpecError
 from archdsl.emit import code
 from archdsl.ops import OPS, OpError
-from archdsl.spec.evaluate import LayerCall
-from archdsl.spec.source import SourceFile, Span
+from archdsl.lang.evaluate import LayerCall
+from archdsl.source import SourceFile, Span
 from archdsl.tensor import TensorType
 
 SPAN = Span(SourceFile("<test>", "x"), 1, 1, 1, 2)

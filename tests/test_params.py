@@ -6,7 +6,7 @@ import pytest
 
 import archdsl
 from archdsl.diagnostics import SpecError
-from archdsl.spec.params import parse_override
+from archdsl.lang.params import parse_override
 from conftest import SPECS
 
 SPEC = """\

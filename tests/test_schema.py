@@ -8,7 +8,7 @@ import shutil
 
 import yaml
 
-from archdsl.spec.schema import json_schema
+from archdsl.lang.schema import json_schema
 from conftest import ROOT, spec_files
 
 SCHEMA = ROOT / "schema" / "archdsl.schema.json"

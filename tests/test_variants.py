@@ -248,7 +248,7 @@ def test_regnet_builtin_matches_every_torchvision_design():
 
     from torchvision.models import regnet as tv_regnet
 
-    from archdsl.spec.designs import regnet
+    from archdsl.lang.designs import regnet
 
     calls = re.findall(r"BlockParams\.from_init_params\(([^)]*)\)",
                        inspect.getsource(tv_regnet))

@@ -6,7 +6,7 @@ import pytest
 
 from archdsl.diagnostics import SpecError
 from archdsl.limits import Limits
-from archdsl.spec.yamlload import load_yaml
+from archdsl.lang.yamlload import load_yaml
 
 
 def codes(text: str, limits: Limits | None = None) -> str:

@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 from archdsl.diagnostics import Diagnostic, Severity
 from archdsl.emit import code
 from archdsl.graph import Graph
-from archdsl.spec.init import InitCall, InitRule
+from archdsl.lang.init import InitCall, InitRule
 
 INDENT = "    "
 

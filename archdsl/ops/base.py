@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
 from archdsl.emit import code
-from archdsl.spec.evaluate import LayerCall, a_type, suggest
+from archdsl.lang.evaluate import LayerCall, a_type, suggest
 from archdsl.tensor import TensorType
 
 OPS: dict[str, type[Op]] = {}

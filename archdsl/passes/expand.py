@@ -26,13 +26,13 @@ from archdsl.graph import INPUT, Ghost, Graph, Member, Node, Scope, qualify
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
 from archdsl.passes.shapes import infer_node
-from archdsl.spec import expr as ast
-from archdsl.spec import items as it
-from archdsl.spec.evaluate import Evaluator, LayerCall, a_type, suggest, type_name, with_article
-from archdsl.spec.init import evaluate_rule
-from archdsl.spec.load import IMPLICIT_BLOCK_NAMES, BlockDef, Spec
-from archdsl.spec.names import is_positional, layer_name_problem
-from archdsl.spec.params import Override, resolve
+from archdsl.lang import expr as ast
+from archdsl.lang import items as it
+from archdsl.lang.evaluate import Evaluator, LayerCall, a_type, suggest, type_name, with_article
+from archdsl.lang.init import evaluate_rule
+from archdsl.lang.load import IMPLICIT_BLOCK_NAMES, BlockDef, Spec
+from archdsl.names import is_positional, layer_name_problem
+from archdsl.lang.params import Override, resolve
 from archdsl.tensor import TensorType
 
 

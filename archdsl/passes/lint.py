@@ -17,11 +17,11 @@ from archdsl.diagnostics import Diagnostic, Severity, SpecError
 from archdsl.emit.init_code import unmatched
 from archdsl.graph import Graph, Node
 from archdsl.ops.base import window_output
-from archdsl.spec import expr as ast
-from archdsl.spec import items as it
-from archdsl.spec.evaluate import CONSTANTS, Evaluator
-from archdsl.spec.load import Spec
-from archdsl.spec.source import Span
+from archdsl.lang import expr as ast
+from archdsl.lang import items as it
+from archdsl.lang.evaluate import CONSTANTS, Evaluator
+from archdsl.lang.load import Spec
+from archdsl.source import Span
 from archdsl.tensor import TensorType
 
 

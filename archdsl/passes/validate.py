@@ -7,8 +7,8 @@ import networkx as nx
 from archdsl.diagnostics import Diagnostic, Severity, error
 from archdsl.graph import INPUT, Graph
 from archdsl.passes import lint
-from archdsl.spec.load import Spec
-from archdsl.spec.names import is_attribute_name, is_positional
+from archdsl.lang.load import Spec
+from archdsl.names import is_attribute_name, is_positional
 
 
 def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:

@@ -15,10 +15,10 @@ from pydantic import Field, ValidationError
 
 from archdsl.diagnostics import error
 from archdsl.ops.base import Params
-from archdsl.spec import expr as ast
-from archdsl.spec.evaluate import Evaluator, a_type, suggest
-from archdsl.spec.items import SExpr
-from archdsl.spec.source import Span
+from archdsl.lang import expr as ast
+from archdsl.lang.evaluate import Evaluator, a_type, suggest
+from archdsl.lang.items import SExpr
+from archdsl.source import Span
 
 Nonlinearity = Literal["linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
 

@@ -7,8 +7,8 @@ import typing
 from pydantic import BaseModel, ValidationError
 
 from archdsl.diagnostics import Diagnostic, SpecError
-from archdsl.spec.evaluate import suggest
-from archdsl.spec.yamlload import Path, SpanTable
+from archdsl.lang.evaluate import suggest
+from archdsl.lang.yamlload import Path, SpanTable
 
 
 def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable):

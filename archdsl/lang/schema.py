@@ -2,7 +2,7 @@
 
 Fields that hold a layer item or an expression are typed `ItemData` or
 `ExprData` here: the records check the structure around them (required keys,
-unknown keys, literal choices), and `archdsl.spec.items` turns items and
+unknown keys, literal choices), and `archdsl.lang.items` turns items and
 expressions into the syntax tree, with their source spans. The JSON Schema
 (`archdsl schema`) is generated from these models.
 """

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import error
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.spec import expr as ast
-from archdsl.spec.designs import regnet
-from archdsl.spec.source import Span
+from archdsl.lang import expr as ast
+from archdsl.lang.designs import regnet
+from archdsl.source import Span
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False,
              "none": None, "None": None}

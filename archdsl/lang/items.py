@@ -17,13 +17,13 @@ from typing import Union
 
 from archdsl.diagnostics import SpecError, error
 from archdsl.limits import Limits
-from archdsl.spec import expr as ast
-from archdsl.spec.names import identifier_problem, layer_name_problem
-from archdsl.spec.patch import PatchedCall
-from archdsl.spec.records import validate
-from archdsl.spec.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
-from archdsl.spec.source import Span
-from archdsl.spec.yamlload import Path, SpanTable
+from archdsl.lang import expr as ast
+from archdsl.names import identifier_problem, layer_name_problem
+from archdsl.lang.patch import PatchedCall
+from archdsl.lang.records import validate
+from archdsl.lang.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
+from archdsl.source import Span
+from archdsl.lang.yamlload import Path, SpanTable
 
 
 @dataclass(frozen=True)

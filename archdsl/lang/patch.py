@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 
 from archdsl.diagnostics import error
-from archdsl.spec.evaluate import suggest
-from archdsl.spec.source import Span
-from archdsl.spec.yamlload import Path, SpanTable
+from archdsl.lang.evaluate import suggest
+from archdsl.source import Span
+from archdsl.lang.yamlload import Path, SpanTable
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
 VERBS = ("set", "delete", "insert_before", "insert_after")

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from archdsl.diagnostics import error
 from archdsl.limits import Limits
-from archdsl.spec.patch import VERBS, Patch, apply, parse_path
-from archdsl.spec.records import validate
-from archdsl.spec.yamlload import SpanTable, load_yaml, read_text
+from archdsl.lang.patch import VERBS, Patch, apply, parse_path
+from archdsl.lang.records import validate
+from archdsl.lang.yamlload import SpanTable, load_yaml, read_text
 
 MAX_CHAIN = 16
 MERGED_BY_KEY = ("params", "blocks")

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 
 from archdsl.diagnostics import error
-from archdsl.spec import expr as ast
-from archdsl.spec.evaluate import Evaluator, a_type, suggest
-from archdsl.spec.load import Spec
-from archdsl.spec.patch import Patch, parse_path
-from archdsl.spec.source import SourceFile, Span
-from archdsl.spec.yamlload import SpanTable, load_yaml
+from archdsl.lang import expr as ast
+from archdsl.lang.evaluate import Evaluator, a_type, suggest
+from archdsl.lang.load import Spec
+from archdsl.lang.patch import Patch, parse_path
+from archdsl.source import SourceFile, Span
+from archdsl.lang.yamlload import SpanTable, load_yaml
 
 _TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\s*\[\s*-?\d+\s*\])*)\s*=")
 

@@ -25,8 +25,8 @@ from yaml.resolver import Resolver
 
 from archdsl.diagnostics import Label, error
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.spec.names import shown
-from archdsl.spec.source import SourceFile, Span, whole_line_span
+from archdsl.names import shown
+from archdsl.source import SourceFile, Span, whole_line_span
 
 try:
     from yaml._yaml import CParser as _Parser
