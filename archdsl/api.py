@@ -10,12 +10,12 @@ from archdsl.diagnostics import Diagnostic, error
 from archdsl.emit.init_code import rule_coverage
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
-from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.passes import cost, inference, rf, schedule, validate
-from archdsl.passes.expand import expand
 from archdsl.lang.load import Spec, load_spec
 from archdsl.lang.params import Override, parse_set, python_override
 from archdsl.lang.patch import Patch
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.passes import cost, inference, rf, schedule, validate
+from archdsl.passes.expand import expand
 from archdsl.summary import summarize
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from archdsl.diagnostics import Label, error
+from archdsl.lang.evaluate import LayerCall
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops.base import Op
-from archdsl.lang.evaluate import LayerCall
 from archdsl.source import Span
 from archdsl.tensor import TensorType
 

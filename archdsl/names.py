@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
+
+# Names a generated file's code may not be given: Python's own, and those the file uses.
+RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
+    "self", "x", "torch", "nn", "Tensor", "Optional", "OrderedDict", "_"}
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_NAME_LENGTH = 64

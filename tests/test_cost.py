@@ -13,9 +13,9 @@ from fvcore.nn import FlopCountAnalysis
 
 import archdsl
 from archdsl.api import check
+from archdsl.lang.load import parse_spec
 from archdsl.ops import OPS
 from archdsl.ops.base import Op
-from archdsl.lang.load import parse_spec
 from conftest import SPECS
 
 # spec -> torchvision weights enum, whose meta documents params and "GFLOPS" (_ops)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from archdsl.diagnostics import SpecError
 from archdsl.emit import code
-from archdsl.ops import OPS, OpError
 from archdsl.lang.evaluate import LayerCall
+from archdsl.ops import OPS, OpError
 from archdsl.source import SourceFile, Span
 from archdsl.tensor import TensorType
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archdsl.diagnostics import SpecError
-from archdsl.limits import Limits
 from archdsl.lang.yamlload import load_yaml
+from archdsl.limits import Limits
 
 
 def codes(text: str, limits: Limits | None = None) -> str:

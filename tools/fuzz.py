@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 import archdsl  # noqa: E402
 from archdsl.diagnostics import SpecError, render_github, render_json, render_text  # noqa: E402
-from archdsl.ops import OPS  # noqa: E402
 from archdsl.lang.evaluate import BUILTINS  # noqa: E402
 from archdsl.lang.yamlload import load_yaml  # noqa: E402
+from archdsl.ops import OPS  # noqa: E402
 
 # ---------------------------------------------------------------- hostile values
 

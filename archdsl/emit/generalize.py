@@ -12,20 +12,18 @@ Instances whose structure differs get variant classes: `Block`, `Block2`, ….
 
 from __future__ import annotations
 
-import builtins
 import keyword
 from dataclasses import dataclass, field
 
 from archdsl.emit import code
 from archdsl.emit.instances import Instance
+from archdsl.names import RESERVED
 
 WILD = "<absent>"
 # Constructor arguments that come from the input's shape, not from the spec's text.
 INPUT_SLOTS = frozenset({"in_channels", "in_features", "num_features"})
 BINDABLE_SLOTS = frozenset({"in_channels", "out_channels", "num_features", "in_features",
                             "out_features", "stride", "groups"})
-RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
-    "self", "x", "torch", "nn", "Tensor", "Optional", "OrderedDict", "_"}
 
 
 NO_DEFAULT = object()

@@ -16,9 +16,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import error
-from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.lang import expr as ast
 from archdsl.lang.designs import regnet
+from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.source import Span
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False,

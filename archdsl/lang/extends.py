@@ -14,10 +14,10 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from archdsl.diagnostics import error
-from archdsl.limits import Limits
 from archdsl.lang.patch import VERBS, Patch, apply, parse_path
 from archdsl.lang.records import validate
 from archdsl.lang.yamlload import SpanTable, load_yaml, read_text
+from archdsl.limits import Limits
 
 MAX_CHAIN = 16
 MERGED_BY_KEY = ("params", "blocks")

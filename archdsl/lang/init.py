@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from archdsl.diagnostics import error
-from archdsl.ops.base import Params
 from archdsl.lang import expr as ast
 from archdsl.lang.evaluate import Evaluator, a_type, suggest
 from archdsl.lang.items import SExpr
+from archdsl.ops.base import Params
 from archdsl.source import Span
 
 Nonlinearity = Literal["linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]

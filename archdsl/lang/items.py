@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Union
 
 from archdsl.diagnostics import SpecError, error
-from archdsl.limits import Limits
 from archdsl.lang import expr as ast
-from archdsl.names import identifier_problem, layer_name_problem
 from archdsl.lang.patch import PatchedCall
 from archdsl.lang.records import validate
 from archdsl.lang.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
-from archdsl.source import Span
 from archdsl.lang.yamlload import Path, SpanTable
+from archdsl.limits import Limits
+from archdsl.names import identifier_problem, layer_name_problem
+from archdsl.source import Span
 
 
 @dataclass(frozen=True)

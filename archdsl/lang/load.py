@@ -6,19 +6,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from archdsl.diagnostics import SpecError, error
-from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
 from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest
 from archdsl.lang.init import InitDecl
 from archdsl.lang.items import Item, ItemParser, SExpr
-from archdsl.names import identifier_problem
 from archdsl.lang.patch import Patch
 from archdsl.lang.patch import apply as apply_patch
 from archdsl.lang.records import validate
 from archdsl.lang.schema import BlockRecord, SpecRecord
-from archdsl.source import SourceFile, Span
 from archdsl.lang.yamlload import SpanTable, load_yaml, read_text
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.names import identifier_problem
+from archdsl.source import SourceFile, Span
 
 ARG_TYPES = ("int", "float", "bool", "str", "list")
 # Bound in every block body to the block's input.

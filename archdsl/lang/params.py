@@ -16,8 +16,8 @@ from archdsl.lang import expr as ast
 from archdsl.lang.evaluate import Evaluator, a_type, suggest
 from archdsl.lang.load import Spec
 from archdsl.lang.patch import Patch, parse_path
-from archdsl.source import SourceFile, Span
 from archdsl.lang.yamlload import SpanTable, load_yaml
+from archdsl.source import SourceFile, Span
 
 _TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\s*\[\s*-?\d+\s*\])*)\s*=")
 

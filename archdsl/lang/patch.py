@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from archdsl.diagnostics import error
 from archdsl.lang.evaluate import suggest
-from archdsl.source import Span
 from archdsl.lang.yamlload import Path, SpanTable
+from archdsl.source import Span
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
 VERBS = ("set", "delete", "insert_before", "insert_after")

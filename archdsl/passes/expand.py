@@ -21,18 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import Label, error
-from archdsl.emit.generalize import RESERVED
 from archdsl.graph import INPUT, Ghost, Graph, Member, Node, Scope, qualify
-from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.ops import OPS
-from archdsl.passes.shapes import infer_node
 from archdsl.lang import expr as ast
 from archdsl.lang import items as it
 from archdsl.lang.evaluate import Evaluator, LayerCall, a_type, suggest, type_name, with_article
 from archdsl.lang.init import evaluate_rule
 from archdsl.lang.load import IMPLICIT_BLOCK_NAMES, BlockDef, Spec
-from archdsl.names import is_positional, layer_name_problem
 from archdsl.lang.params import Override, resolve
+from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.names import RESERVED, is_positional, layer_name_problem
+from archdsl.ops import OPS
+from archdsl.passes.shapes import infer_node
 from archdsl.tensor import TensorType
 
 

@@ -6,9 +6,9 @@ import networkx as nx
 
 from archdsl.diagnostics import Diagnostic, Severity, error
 from archdsl.graph import INPUT, Graph
-from archdsl.passes import lint
 from archdsl.lang.load import Spec
 from archdsl.names import is_attribute_name, is_positional
+from archdsl.passes import lint
 
 
 def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
