@@ -14,6 +14,7 @@ from archdsl.lang.load import Spec, load_spec
 from archdsl.lang.params import Override, parse_set, python_override
 from archdsl.lang.patch import Patch
 from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.ops import OPS
 from archdsl.passes import cost, inference, rf, schedule, validate
 from archdsl.passes.expand import expand
 from archdsl.summary import summarize
@@ -73,7 +74,7 @@ def load(spec: str | os.PathLike, *, overrides: list[str] = (),
     `input` another input shape (C, H, W) than the spec's."""
     sets = [parse_set(o) for o in overrides]
     patches = [s for s in sets if isinstance(s, Patch)]
-    parsed = load_spec(os.fspath(spec), limits, patches)
+    parsed = load_spec(os.fspath(spec), limits, patches, ops=OPS)
     return check(parsed, [s for s in sets if isinstance(s, Override)] +
                  [python_override(k, v) for k, v in params.items()], limits, input)
 

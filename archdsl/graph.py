@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 import networkx as nx
 
 from archdsl.diagnostics import Label, error
@@ -21,10 +19,6 @@ from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops.base import Op
 from archdsl.source import Span
 from archdsl.tensor import TensorType
-
-if TYPE_CHECKING:
-    from archdsl.passes.cost import Cost
-    from archdsl.passes.rf import Field
 
 INPUT = "<input>"
 
@@ -42,6 +36,25 @@ class InputOp(Op):
 
     def infer(self, inputs):
         return self.type
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one node costs (set by passes.cost)."""
+
+    params: int
+    macs: int  # multiply-accumulates of conv and linear layers
+    other_flops: int  # every other op's work, never mixed into `macs`
+    activation_bytes: int  # this node's output, for one sample
+
+
+@dataclass(frozen=True)
+class Field:
+    """What one unit of a node sees (set by passes.rf): `size` input pixels, `stride`
+    pixels apart."""
+
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
 
 
 @dataclass

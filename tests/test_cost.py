@@ -100,7 +100,7 @@ def test_the_lectures_torchsummary_tables(cli, spec, fwd_bwd, params_mb, total_m
 
 def _load(body: str, input_="[3, 32, 32]"):
     return check(parse_spec(f"archdsl: 1\nname: net\ninput: {input_}\n" +
-                            textwrap.dedent(body), "<net>"))
+                            textwrap.dedent(body), "<net>", ops=OPS))
 
 
 def test_three_stacked_3x3_convs_see_7x7():

@@ -10,11 +10,12 @@ from archdsl.api import check
 from archdsl.diagnostics import SpecError
 from archdsl.graph import Ghost
 from archdsl.lang.load import parse_spec
+from archdsl.ops import OPS
 
 
 def load(body: str, input_="[3, 16, 16]", **extra):
     text = f"archdsl: 1\nname: net\ninput: {input_}\n" + textwrap.dedent(body)
-    return check(parse_spec(text, "<net>"))
+    return check(parse_spec(text, "<net>", ops=OPS))
 
 
 def names(arch) -> list[str]:

@@ -11,14 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import error
 from archdsl.lang import expr as ast
 from archdsl.lang.evaluate import Evaluator, a_type, suggest
 from archdsl.lang.items import SExpr
-from archdsl.ops.base import Params
 from archdsl.source import Span
+
+
+class Params(BaseModel):
+    """An init function's arguments: closed, immutable, no silent coercion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
 
 Nonlinearity = Literal["linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
 

@@ -78,20 +78,21 @@ class Spec:
         return self.table.key(("params", name))
 
 
-def load_spec(path: str, limits: Limits = DEFAULT_LIMITS, patches: list[Patch] = ()) -> Spec:
-    """Read and check the spec file at `path`, with `patches` (from --set) applied."""
+def load_spec(path: str, limits: Limits = DEFAULT_LIMITS, patches: list[Patch] = (), *,
+              ops: Collection[str]) -> Spec:
+    """Read and check the spec file at `path`, with `patches` (from --set) applied;
+    `ops` are the names of the ops a spec may call (the registry lies above the front
+    end, so its caller passes them in)."""
     try:
         text = read_text(path)
     except OSError as exc:
         raise error("E0001", f"cannot read {path}: {exc.strerror}") from None
-    return parse_spec(text, path, limits, patches)
+    return parse_spec(text, path, limits, patches, ops=ops)
 
 
 def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
-               patches: list[Patch] = ()) -> Spec:
+               patches: list[Patch] = (), *, ops: Collection[str]) -> Spec:
     """Check spec `text` (shown in diagnostics as coming from `path`)."""
-    from archdsl.ops import OPS
-
     data, table = load_yaml(text, path, limits)
     if not isinstance(data, dict):
         raise error("E0202", "a spec is a mapping with `archdsl`, `name`, `input` and "
@@ -100,7 +101,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
     for patch in patches:
         data, table = apply_patch(data, table, patch)
     record: SpecRecord = validate(SpecRecord, data, (), table)
-    reserved = set(OPS) | set(BUILTINS) | set(CONSTANTS) | {STAGE}
+    reserved = set(ops) | set(BUILTINS) | set(CONSTANTS) | {STAGE}
     _check_name(record.name, ("name",), table, reserved=set(), key=False)
     parser = ItemParser(table, limits)
     params = []
@@ -115,7 +116,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
     outputs = None
     if record.outputs is not None:
         outputs = _outputs(record.outputs, table)
-    init = tuple(_init(("init", i), rule, raw, parser, table)
+    init = tuple(_init(("init", i), rule, raw, parser, table, ops)
                  for i, (rule, raw) in enumerate(zip(record.init, data.get("init", []))))
     return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
                 network, table, outputs, init)
@@ -129,12 +130,11 @@ def _outputs(record, table: SpanTable) -> OutputsDecl:
     return OutputsDecl(record.name, tuple(record.fields.items()), table.key(path))
 
 
-def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable) -> InitDecl:
-    from archdsl.ops import OPS
-
-    if record.op is not None and record.op not in OPS:
+def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable,
+          ops: Collection[str]) -> InitDecl:
+    if record.op is not None and record.op not in ops:
         raise error("E0304", f"unknown op `{record.op}`", table.value(path + ("op",)),
-                    help=suggest(record.op, OPS) or "init rules select ops by name")
+                    help=suggest(record.op, ops) or "init rules select ops by name")
     when = parser.expr(raw["when"], path + ("when",)) if "when" in raw else \
         SExpr(ast.Const(0, 0, True), table.value(path))
     weight, bias = (parser.expr(raw[k], path + (k,)) if raw.get(k) is not None else None

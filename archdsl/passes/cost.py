@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archdsl.graph import Graph
+from archdsl.graph import Cost, Graph
 
 BYTES_PER_VALUE = 4  # float32
-
-
-@dataclass(frozen=True)
-class Cost:
-    params: int
-    macs: int  # multiply-accumulates of conv and linear layers
-    other_flops: int  # every other op's work, never mixed into `macs`
-    activation_bytes: int  # this node's output, for one sample
 
 
 @dataclass(frozen=True)

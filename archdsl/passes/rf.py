@@ -13,17 +13,7 @@ the union of its inputs' fields: the maximum size and the largest jump. After
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from archdsl.graph import INPUT, Graph
-
-
-@dataclass(frozen=True)
-class Field:
-    """What one unit of a node sees: `size` input pixels, `stride` pixels apart."""
-
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
+from archdsl.graph import INPUT, Field, Graph
 
 
 def run(graph: Graph) -> Graph:
