@@ -17,6 +17,14 @@ equal full-batch training while BatchNorm uses batch statistics. Two cases:
 Each process rebuilds the module from the spec path and loads the starting weights from
 a file: generated classes live in a module made at run time (archdsl.runtime), which a
 spawned process cannot unpickle.
+
+The reference runs with the workers' intra-op thread count. CPU convolution kernels split
+their reductions by thread count, so float32 results with 1 and 2 threads differ by
+rounding (about 1e-7 in these gradients, 5e-6 in the activations). Over three steps that
+is enough to move one ReLU input across zero (in layer3.0.relu at step 2: +3.5e-7 with one
+thread, -1.8e-7 with two, where inputs are typically 0.65), and the gradient then jumps
+by 1.7e-4. With equal thread counts the per-shard reference computes what the workers
+compute, in the same order, and its gradients equal theirs bit for bit.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ PARAMS = {"depths": [1, 1, 1]}
 WORLD, BATCH, STEPS, LR, MOMENTUM = 2, 8, 3, 0.1, 0.9
 MODES = ("frozen_bn", "batch_bn")
 TIMEOUT_S = 180
+THREADS = 1  # per process, in the workers and the reference: see the module docstring
 
 
 def build() -> nn.Module:
@@ -60,7 +69,7 @@ def sgd(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _worker(rank: int, port: int, workdir: str) -> None:
-    torch.set_num_threads(1)  # two processes on a small machine
+    torch.set_num_threads(THREADS)  # two processes on a small machine
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
                             rank=rank, world_size=WORLD)
     try:
@@ -88,6 +97,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker_threads():
+    """The reference uses the kernels the workers use; other tests keep their threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
