@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from archdsl.construct import construct
 from archdsl.diagnostics import Diagnostic, error
 from archdsl.emit.init_code import rule_coverage
 from archdsl.emit.torch_source import Emitted, emit
@@ -16,7 +17,6 @@ from archdsl.lang.patch import Patch
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
 from archdsl.passes import cost, inference, rf, schedule, validate
-from archdsl.passes.expand import expand
 from archdsl.summary import summarize
 
 
@@ -82,7 +82,7 @@ def load(spec: str | os.PathLike, *, overrides: list[str] = (),
 def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS,
           input: tuple[int, ...] | None = None) -> Architecture:
     """Expand, validate and cost a loaded spec."""
-    graph, params = expand(spec, overrides, limits, input)
+    graph, params = construct(spec, overrides, limits, input)
     schedule.run(graph)
     warnings = validate.run(graph)
     cost.run(graph)

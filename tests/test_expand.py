@@ -1,4 +1,5 @@
-"""Expansion: naming, stages, repeats, choices, residual shortcuts, block scopes."""
+"""Graph construction (archdsl.construct): naming, stages, repeats, choices, residual
+shortcuts, block scopes, and the one binder of op and block calls."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import pytest
 
 from archdsl.api import check
 from archdsl.diagnostics import SpecError
-from archdsl.graph import Ghost
+from archdsl.graph import Ghost, Member
+from archdsl.lang.binding import Callee
+from archdsl.lang.evaluate import LayerCall
 from archdsl.lang.load import parse_spec
 from archdsl.ops import OPS
+from archdsl.source import SourceFile, Span
 
 
 def load(body: str, input_="[3, 16, 16]", **extra):
@@ -230,3 +234,97 @@ def test_errors(body, code):
     with pytest.raises(SpecError) as info:
         load(body)
     assert info.value.diagnostics[0].code == code
+
+
+def test_every_node_is_placed_once_as_a_member_of_its_scope():
+    arch = load("""
+        network:
+          - stem: conv(8, 3, pad=1)
+          - res:
+              residual:
+                body: [conv(8, 3, pad=1), bn]
+                merge: add
+                drop_path: linear(0.8)
+          - mix:
+              branches:
+                b1: conv(4, 1)
+                b2: [conv(2, 1), relu]
+              merge: concat
+    """)
+    members = [(scope.path, child.node) for scope in arch.graph.scopes.values()
+               for child in scope.children if isinstance(child, Member) and child.node]
+    assert sorted(node for _, node in members) == sorted(names(arch))
+    assert all(arch.graph.node(node).scope == path for path, node in members)
+    assert all(arch.graph.node(n).shape is not None for n in names(arch))
+    assert arch.graph.inputs("res.add") == ["res.drop_path", "stem"]
+    assert arch.graph.inputs("mix.concat") == ["mix.b1", "mix.b2.1"]
+
+
+SPAN = Span(SourceFile("<test>", "f(1, 2, c=3)"), 1, 1, 1, 13)
+
+
+def _call(*args, **kwargs) -> LayerCall:
+    spans = [Span(SPAN.source, 1, 3 + 3 * i, 1, 4 + 3 * i) for i in range(len(args))]
+    kw_spans = [Span(SPAN.source, 1, 20 + 5 * i, 1, 23 + 5 * i) for i in range(len(kwargs))]
+    return LayerCall("op", "f", args, tuple(kwargs.items()), SPAN, tuple(spans), tuple(kw_spans))
+
+
+def test_binder_matches_positions_then_keywords_and_keeps_each_span():
+    call = _call(1, 2, c=3)
+    bound = Callee("f", ("a", "b", "c", "d")).bind(call)
+    assert bound.values == {"a": 1, "b": 2, "c": 3}
+    assert list(bound.spans.values()) == [*call.arg_spans, *call.kw_spans]
+
+
+def test_a_patch_may_set_a_positional_argument_again_a_call_may_not():
+    callee = Callee("f", ("a", "b"))
+    with pytest.raises(SpecError, match="argument `a` of `f` given twice"):
+        callee.bind(_call(1, a=2))
+    patch = Span(SPAN.source, 1, 1, 1, 2)
+    bound = callee.bind(_call(1).with_keyword("a", 5, patch))
+    assert (bound.values, bound.spans) == ({"a": 5}, {"a": patch})
+
+
+@pytest.mark.parametrize("body, message, help", [
+    ("network: [conv(8, 3, kernel=3)]", "argument `kernel` of `conv` given twice", ""),
+    ("blocks: {b: {args: {c: int}, body: conv(c, 1)}}\nnetwork:\n  - b(1, c=2)",
+     "argument `c` of `b` given twice", ""),
+    ("network: [conv(8, 3, strid=2)]", "`conv` has no argument `strid`",
+     "did you mean `stride`?"),
+    ("blocks: {b: {args: {stride: 1}, body: relu}}\nnetwork:\n  - b(strid=2)",
+     "`b` has no argument `strid`", "did you mean `stride`?"),
+    ("blocks: {b: {args: {c: 1}, body: relu}}\nnetwork:\n  - b(in_channels=2)",
+     "`b` has no argument `in_channels`", "`in_channels` is bound to the block's input"),
+    ("network: [conv(8)]", "`conv` needs the argument `kernel`",
+     "`conv` takes conv(out, kernel, stride=1, pad=none, dilation=1, groups=1, bias=true)"),
+    ("blocks: {b: {args: {c: int}, body: conv(c, 1)}}\nnetwork: [b]",
+     "`b` needs the argument `c`", "pass it: `b(c=…)`"),
+    ("blocks: {b: {args: {c: int}, body: conv(c, 1)}}\nnetwork:\n  - b(1, 2)",
+     "`b` takes 1 argument, got 2 positional", ""),
+    ("network: [relu(1)]", "`relu` takes at most 0 positional arguments, got 1",
+     "`relu` takes relu()"),
+])
+def test_op_and_block_calls_are_bound_alike(body, message, help):
+    with pytest.raises(SpecError) as info:
+        load(body)
+    diag = info.value.diagnostics[0]
+    assert (diag.code, diag.message, diag.help) == ("E0303", message, help)
+
+
+def test_a_block_argument_is_checked_against_its_declared_type():
+    arch = load("""
+        blocks:
+          b:
+            args: {scale: float}
+            body: relu
+        network:
+          - x: b(scale=2)
+    """)
+    assert arch.graph.scope(("x",)).bindings["scale"] == 2.0
+    assert isinstance(arch.graph.scope(("x",)).bindings["scale"], float)
+    with pytest.raises(SpecError) as info:
+        load("blocks: {b: {args: {scale: float}, body: relu}}\nnetwork:\n  - b(scale='x')")
+    diag = info.value.diagnostics[0]
+    assert diag.code == "E0202"
+    assert diag.message == "argument `scale` of `b` is a float, but a string 'x' is given"
+    assert [label.message for label in diag.labels] == ["declared here"]

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
 from archdsl.emit import code
-from archdsl.lang.evaluate import LayerCall, a_type, suggest
+from archdsl.lang.binding import Callee
+from archdsl.lang.evaluate import LayerCall, a_type
 from archdsl.tensor import TensorType
 
 OPS: dict[str, type[Op]] = {}
@@ -123,31 +124,18 @@ class Op:
     @classmethod
     def bind(cls, call: LayerCall) -> Op:
         """Check a call's arguments against `Params`; errors point at the argument."""
-        fields = list(cls.Params.model_fields)
-        if len(call.args) > len(fields):
-            raise error("E0303", f"`{cls.name}` takes at most {len(fields)} positional "
-                        f"argument{'s' if len(fields) != 1 else ''}, got {len(call.args)}",
-                        call.arg_spans[len(fields)] if call.arg_spans else call.span,
-                        help=f"`{cls.name}` takes {cls.signature()}")
-        values = dict(zip(fields, call.args))
-        for key, value in call.kwargs:
-            if key not in cls.Params.model_fields:
-                raise error("E0303", f"`{cls.name}` has no argument `{key}`",
-                            call.kwarg_span(key),
-                            help=suggest(key, fields) or f"`{cls.name}` takes {cls.signature()}")
-            if key in values and key not in call.patched:
-                raise error("E0303", f"argument `{key}` of `{cls.name}` given twice",
-                            call.kwarg_span(key))
-            values[key] = value
+        fields = tuple(cls.Params.model_fields)
+        bound = Callee(cls.name, fields, usage=cls.signature).bind(call)
+        values = bound.values
         try:
             params = cls.Params.model_validate(values)
         except ValidationError as exc:
+            # The first error in field order, a missing argument or a wrong value.
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else None
-            position = fields.index(field) if field in fields[:len(call.args)] else None
             if err["type"] == "missing":
-                raise error("E0303", f"`{cls.name}` needs the argument `{field}`", call.span,
-                            help=f"`{cls.name}` takes {cls.signature()}") from None
+                raise bound.missing(field) from None
+            position = fields.index(field) if field in fields[:len(call.args)] else None
             found = values.get(field)
             raise error("E0202", f"argument `{field}` of `{cls.name}`: "
                         f"{err['msg'].lower()}, found {a_type(found)} {found!r}",

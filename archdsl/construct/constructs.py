@@ -1,0 +1,127 @@
+"""The constructs between calls: residual, branches, drop_path, repeat and if."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archdsl.construct.place import Frame, Placer
+from archdsl.diagnostics import error
+from archdsl.graph import Ghost, Member
+from archdsl.lang import expr as ast
+from archdsl.lang import items as it
+from archdsl.lang.evaluate import LayerCall, a_type, type_name
+from archdsl.names import RESERVED
+from archdsl.ops import OPS
+
+
+class Constructs(Placer):
+    """Residuals and branches (with their merges and drop_path), repeats and choices."""
+
+    def part(self, item: it.Item | None, frame: Frame, x: str, hint: str) -> str:
+        """Place a residual's or a branch's part inline; its first member gets `hint`."""
+        if item is None:
+            return x
+        start = len(frame.scope.children)
+        frame = replace(frame, hint=hint)
+        out = self.element(item, frame, x) if not isinstance(item, it.Seq) or \
+            frame.scope.positional else self.fill(item, frame, x)
+        children = frame.scope.children
+        if len(children) > start and isinstance(children[start], Member):
+            children[start] = replace(children[start], hint=hint)
+        return out
+
+    def merge_op(self, merge: it.SExpr, frame: Frame) -> LayerCall:
+        """The merge op a `merge:` names: add, concat, mean, join(...)."""
+        call = self.evaluator.eval(merge.node, frame.env, merge.span)
+        if not (isinstance(call, LayerCall) and call.kind == "op" and
+                OPS[call.name].min_inputs >= 2):
+            merges = sorted(n for n, cls in OPS.items() if cls.min_inputs >= 2)
+            raise error("E0307", f"`merge:` needs a merge op, not {a_type(call)}", merge.where,
+                        help=f"the merge ops are: {', '.join(merges)}")
+        return call
+
+    def residual(self, item: it.Residual, frame: Frame, x: str) -> str:
+        merge = self.merge_op(item.merge, frame)
+        shortcut_first = OPS[merge.name].shortcut_first
+        body = self.part(item.body, frame, x, "out")
+        if item.drop_path is not None:
+            body = self.drop_path(item.drop_path, frame, body)
+        shortcut, ghost = x, None
+        if item.shortcut is not None:
+            keeps_shape = self.graph.shape(body) == self.graph.shape(x)
+            if not shortcut_first and keeps_shape:
+                if isinstance(item.shortcut, it.Named):  # its name stays taken
+                    named = item.shortcut
+                    name = named.name if isinstance(named.name, str) else \
+                        self.render(named.name, frame.env, frame.scope)
+                    ghost = Ghost(self.claim(frame.scope, name, "shortcut", named.span), x, "", 1)
+                    frame.scope.reserved.add(name)
+            else:
+                shortcut = self.part(item.shortcut, frame, x, "identity")
+        inputs = [shortcut, body] if shortcut_first else [body, shortcut]
+        if ghost is not None:
+            frame.scope.children.append(ghost)
+        fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, stride=s), bn]`); "
+               "it is applied only where the body changes the shape" if item.shortcut is None
+               else "make the shortcut's output match the body's")
+        merged = self.place_node(frame, merge, inputs, hint=frame.hint, mismatch_help=fix)
+        if ghost is not None:
+            index = frame.scope.children.index(ghost)
+            frame.scope.children[index] = replace(ghost, consumer=merged)
+        return self.part(item.post, frame, merged, "out")
+
+    def branches(self, item: it.Branches, frame: Frame, x: str) -> str:
+        outs = []
+        for i, path in enumerate(item.paths):
+            # A branch's name is its variable in `forward`, unless it would shadow a name
+            # the generated code uses (`x`, `self`, `torch`, a builtin).
+            named = isinstance(path, it.Named) and isinstance(path.name, str) and \
+                path.name.isidentifier() and path.name not in RESERVED
+            hint = path.name if named else f"branch{i + 1}"
+            outs.append(self.part(path, frame, x, hint))
+        return self.place_node(frame, self.merge_op(item.merge, frame), outs, hint=frame.hint)
+
+    def drop_path(self, value: it.SExpr, frame: Frame, x: str) -> str:
+        """A drop_path node on a residual's body: a survival probability or a schedule."""
+        node = value.node
+        linear = isinstance(node, ast.Call) and node.func.id == "linear"
+        target = node.args[0] if linear and len(node.args) == 1 and not node.kwargs else node
+        if linear and target is node:
+            raise error("E0303", "linear() takes one argument: the final survival probability",
+                        value.where)
+        survival = self.evaluator.eval(target, frame.env, value.span)
+        if isinstance(survival, bool) or not isinstance(survival, (int, float)) or \
+                not 0 < survival <= 1:
+            raise error("E0203", f"`drop_path` takes a survival probability in (0, 1] or "
+                        f"linear(p), not {survival!r}", value.where)
+        # With linear(p) the schedule pass sets each node's survival from its depth.
+        kwargs = (("linear_to", float(survival)),) if linear else ()
+        call = LayerCall("op", "drop_path", (1.0 if linear else float(survival),), kwargs,
+                         value.where)
+        return self.place_node(frame, call, [x])
+
+    def repeat(self, item: it.Repeat, frame: Frame, x: str) -> str:
+        count = self.evaluator.eval(item.count.node, frame.env, item.count.span)
+        where = item.count.where
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise error("E0202", f"`repeat` takes a non-negative int, not "
+                        f"{type_name(count)} {count!r}", where)
+        if count > self.limits.max_repeat:
+            raise error("E0500", f"repeat {count} is above the limit {self.limits.max_repeat}",
+                        where, help="or raise Limits.max_repeat")
+        for i in range(count):
+            inner = Frame(frame.scope, {**frame.env, item.index: i}, frame.depth)
+            if item.name is None:  # the copies are spliced into the list
+                x = self.fill(item.body, inner, x)
+            else:  # each copy is one member, named by the template
+                name = self.render(item.name, inner.env, frame.scope)
+                x = self.member(item.body, inner, x, name, item.name.span)
+        return x
+
+    def choose(self, item: it.Cond, frame: Frame) -> it.Item | None:
+        """The branch of an `if` its condition picks (None: no layers)."""
+        value = self.evaluator.eval(item.cond.node, frame.env, item.cond.span)
+        if not isinstance(value, bool):
+            raise error("E0302", f"`if` needs true or false, not {a_type(value)} {value!r}",
+                        item.cond.where, help="write a comparison, e.g. `depth == 1`")
+        return item.then if value else item.orelse
