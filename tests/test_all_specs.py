@@ -18,7 +18,21 @@ def build_on_meta(arch) -> torch.nn.Module:
         return archdsl.build(arch, allow_large=True).eval()
 
 
-@pytest.mark.parametrize("spec", spec_files(), ids=lambda p: p.stem)
+# The deepest and widest networks take a second or more each: the full suite only.
+DEEP = {"preact_resnet164", "preact_resnet1001", "resnet101", "resnet110_stochastic_depth",
+        "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+        "wide_resnet101_2", "densenet161", "densenet169", "densenet201", "inception_v3"}
+# TorchScript of every spec takes two minutes; the fast subset scripts three.
+SCRIPTED_FAST = {"lenet5", "resnet18", "squeezenet1_1"}
+
+
+def _slow_unless(specs, fast):
+    """The spec files as parameters, marked slow where `fast(stem)` is false."""
+    return [s if fast(s.stem) else pytest.param(s, marks=pytest.mark.slow) for s in specs]
+
+
+@pytest.mark.parametrize("spec", _slow_unless(spec_files(), lambda s: s not in DEEP),
+                         ids=lambda p: p.stem)
 def test_static_shapes_and_params_match_the_module(spec):
     arch = archdsl.load(spec)
     model = build_on_meta(arch)
@@ -42,7 +56,8 @@ def test_static_shapes_and_params_match_the_module(spec):
         assert shape == arch.graph.shape(name).dims, name
 
 
-@pytest.mark.parametrize("spec", spec_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", _slow_unless(spec_files(), SCRIPTED_FAST.__contains__),
+                         ids=lambda p: p.stem)
 def test_torchscript_compiles(spec):
     scripted = torch.jit.script(build_on_meta(archdsl.load(spec)))
     assert "forward" in scripted.code

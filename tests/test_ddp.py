@@ -43,6 +43,8 @@ from torch.nn.parallel import DistributedDataParallel
 import archdsl
 from conftest import SPECS
 
+pytestmark = pytest.mark.slow  # two spawned processes: a minute
+
 SPEC = SPECS / "preact_resnet164.yaml"
 PARAMS = {"depths": [1, 1, 1]}
 WORLD, BATCH, STEPS, LR, MOMENTUM = 2, 8, 3, 0.1, 0.9

@@ -35,7 +35,9 @@ def observed_shapes(model: torch.nn.Module, arch, x: torch.Tensor) -> dict[str, 
     return seen
 
 
-@pytest.mark.parametrize("spec", SPEC_SAMPLE, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", [  # the kitchen sink in the fast subset (-m "not slow")
+    s if s == KITCHEN_SINK else pytest.param(s, marks=pytest.mark.slow) for s in SPEC_SAMPLE],
+    ids=lambda p: p.stem)
 def test_static_shapes_are_the_observed_ones(spec):
     arch = archdsl.load(spec)
     model = archdsl.build(arch).eval()

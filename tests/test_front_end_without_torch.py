@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 PROBE = """
@@ -22,6 +24,7 @@ def _probe(*args):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_check_does_not_import_torch():
     result = _probe("check", "specs/")
     assert result.returncode == 0, result.stderr

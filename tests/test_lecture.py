@@ -27,6 +27,7 @@ def _same_in_both_modes(model, reference, shape, fields):
         torch.testing.assert_close(getattr(ours, field), getattr(theirs, field))
 
 
+@pytest.mark.slow
 def test_googlenet_equals_torchvision_with_auxiliary_heads():
     torch.manual_seed(0)
     model = archdsl.build(SPECS / "googlenet.yaml", dropout_rate=0.0, dropout_aux=0.0)
@@ -35,6 +36,7 @@ def test_googlenet_equals_torchvision_with_auxiliary_heads():
                         ("logits", "aux_logits2", "aux_logits1"))
 
 
+@pytest.mark.slow
 def test_inception_v3_equals_torchvision_with_its_auxiliary_head():
     torch.manual_seed(0)
     model = archdsl.build(SPECS / "inception_v3.yaml", dropout_rate=0.0)
@@ -42,6 +44,7 @@ def test_inception_v3_equals_torchvision_with_its_auxiliary_head():
     _same_in_both_modes(model, reference, (3, 299, 299), ("logits", "aux_logits"))
 
 
+@pytest.mark.slow
 def test_without_aux_logits_the_heads_are_gone():
     model = archdsl.build(SPECS / "googlenet.yaml", aux_logits=False).train()
     reference = torchvision.models.googlenet(aux_logits=False, init_weights=False)
@@ -49,6 +52,7 @@ def test_without_aux_logits_the_heads_are_gone():
     assert isinstance(model(torch.randn(2, 3, 224, 224)), torch.Tensor)
 
 
+@pytest.mark.slow
 def test_scripted_network_returns_the_named_tuple():
     model = torch.jit.script(archdsl.build(SPECS / "googlenet.yaml").eval())
     with torch.no_grad():
@@ -158,7 +162,9 @@ INIT_REFERENCES = {
 }
 
 
-@pytest.mark.parametrize("spec", sorted(INIT_REFERENCES))
+@pytest.mark.parametrize("spec", [  # SqueezeNet 1.1 in the fast subset (-m "not slow")
+    s if s == "squeezenet1_1" else pytest.param(s, marks=pytest.mark.slow)
+    for s in sorted(INIT_REFERENCES)])
 def test_initialisation_follows_the_reference(spec):
     """Per tensor: constants equal; random tensors with the reference's mean and std."""
     torch.manual_seed(0)

@@ -37,7 +37,8 @@ def assert_same_output(actual: torch.Tensor, expected: torch.Tensor) -> None:
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5 * scale)
 
 
-@pytest.mark.parametrize("spec", SUBSET)
+@pytest.mark.parametrize("spec", [  # SqueezeNet 1.1 in the fast subset (-m "not slow")
+    s if s == "squeezenet1_1" else pytest.param(s, marks=pytest.mark.slow) for s in SUBSET])
 def test_onnxruntime_equals_torch(spec, tmp_path):
     torch.manual_seed(0)
     arch = archdsl.load(SPECS / f"{spec}.yaml")
@@ -56,6 +57,7 @@ def test_onnxruntime_equals_torch(spec, tmp_path):
     assert_same_output(run_onnx(path, x), expected)
 
 
+@pytest.mark.slow
 def test_batch_is_dynamic_and_training_mode_is_restored(tmp_path):
     model = archdsl.build(SPECS / "resnet18.yaml", num_classes=10).train()
     path = export_onnx(model, tmp_path / "r18.onnx", input_shape=(3, 64, 64))
@@ -77,6 +79,7 @@ def test_exports_from_an_architecture_with_its_input_shape(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["lenet5.onnx"]
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     target = tmp_path / "out.onnx"
     target.write_bytes(b"the previous file")

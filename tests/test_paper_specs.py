@@ -36,6 +36,10 @@ INLINE_OPS = {"add", "concat", "mean", "flatten", "identity"}
 BATCH = 2
 
 specs = pytest.mark.parametrize("name", list(PAPER_SPECS))
+# Building and running the larger ones takes 2 to 16 s each: the full suite only.
+built_specs = pytest.mark.parametrize("name", [
+    n if n in ("lenet5", "nin_cifar10") else pytest.param(n, marks=pytest.mark.slow)
+    for n in PAPER_SPECS])
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def test_static_count_is_the_papers(name):
     assert f"{PAPER_SPECS[name]:,}" in arch.spec.doc, "the doc states the count"
 
 
-@specs
+@built_specs
 def test_built_model_has_the_static_count(name):
     run = _run(name)
     assert run.n_params == run.arch.param_count == PAPER_SPECS[name]
@@ -112,14 +116,14 @@ def test_built_model_has_the_static_count(name):
     assert run.owners <= {node.name for node in run.arch.graph.ops()}
 
 
-@specs
+@built_specs
 def test_forward_gives_the_static_output_shape(name):
     run = _run(name)
     assert run.out_shape == (BATCH, *run.arch.graph.shape(run.arch.graph.output).dims)
     assert run.out_finite
 
 
-@specs
+@built_specs
 def test_static_shapes_are_the_observed_ones(name):
     run = _run(name)
     assert set(run.seen) == set(run.hooked), "every op submodule ran"

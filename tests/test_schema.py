@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import pytest
 import yaml
 
 from archdsl.lang.schema import json_schema
@@ -56,6 +57,7 @@ def _broken_copy(tmp_path):
     return specs
 
 
+@pytest.mark.slow
 def test_github_annotations_for_a_broken_copy_of_the_specs(cli, tmp_path):
     specs = _broken_copy(tmp_path)
     code, out, err = cli("check", "--format", "github", str(specs))
@@ -74,6 +76,7 @@ def test_github_annotations_for_a_broken_copy_of_the_specs(cli, tmp_path):
         assert 1 <= int(match["line"]) <= len(source)
 
 
+@pytest.mark.slow
 def test_json_for_a_broken_copy_of_the_specs(cli, tmp_path):
     specs = _broken_copy(tmp_path)
     code, out, err = cli("check", "--format", "json", str(specs))

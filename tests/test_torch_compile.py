@@ -49,7 +49,9 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("spec, mode, params", CASES, ids=[f"{s}-{m}" for s, m, _ in CASES])
+@pytest.mark.parametrize("spec, mode, params", [  # ResNet-18 in the fast subset
+    c if c[0] == "resnet18" else pytest.param(*c, marks=pytest.mark.slow) for c in CASES],
+    ids=[f"{s}-{m}" for s, m, _ in CASES])
 def test_one_graph_no_breaks(spec, mode, params):
     model, x = _model_and_input(spec, mode, params)
     with torch.no_grad():
@@ -58,8 +60,9 @@ def test_one_graph_no_breaks(spec, mode, params):
     assert explained.graph_count == 1
 
 
-@pytest.mark.parametrize("spec, mode, params", COMPILED,
-                         ids=[f"{s}-{m}" for s, m, _ in COMPILED])
+@pytest.mark.parametrize("spec, mode, params", [  # 14 to 40 s each: the full suite only
+    pytest.param(*c, marks=pytest.mark.slow) for c in COMPILED],
+    ids=[f"{s}-{m}" for s, m, _ in COMPILED])
 def test_compiled_equals_eager(spec, mode, params):
     model, x = _model_and_input(spec, mode, params)
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
@@ -84,6 +87,7 @@ def test_compiled_equals_eager(spec, mode, params):
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.slow
 def test_inductor_compiles_a_small_network():
     """The default backend generates and compiles C++ for CPU: LeNet-5 keeps it short."""
     model, x = _model_and_input("lenet5", "eval", {})

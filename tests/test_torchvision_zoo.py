@@ -30,7 +30,8 @@ def param_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize("name", [  # AlexNet in the fast subset (pytest -m "not slow")
+    n if n == "alexnet" else pytest.param(n, marks=pytest.mark.slow) for n in REFERENCES])
 def test_equals_torchvision(name):
     arch = archdsl.load(SPECS / f"{name}.yaml")
     torch.manual_seed(0)

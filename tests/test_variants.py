@@ -30,6 +30,7 @@ def tree(tmp_path):
     return write
 
 
+@pytest.mark.slow
 def test_child_changing_layer3_depth_is_resnet101(tree):
     child = tree("resnet101.yaml", """\
         archdsl: 1
@@ -232,6 +233,7 @@ def test_sweep_without_torch_reports_invalid_rows(tmp_path):
 # ----------------------------------------------------------------- RegNet
 
 
+@pytest.mark.slow
 def test_regnetx_400mf_equals_torchvision():
     torch.manual_seed(0)
     model = archdsl.build(SPECS / "regnetx_400mf.yaml")
