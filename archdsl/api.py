@@ -8,7 +8,6 @@ from functools import cached_property
 
 from archdsl.construct import construct
 from archdsl.diagnostics import Diagnostic, error
-from archdsl.emit.init_code import rule_coverage
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
 from archdsl.lang.load import Spec, load_spec
@@ -17,6 +16,7 @@ from archdsl.lang.patch import Patch
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
 from archdsl.passes import cost, inference, rf, schedule, validate
+from archdsl.passes.init_rules import rule_coverage
 from archdsl.summary import summarize
 
 

@@ -158,8 +158,5 @@ def _add_set(p: argparse.ArgumentParser) -> None:
                    help="override a param: k=2, depths=[3,4,23,3], depths[2]=23 (repeatable)")
 
 
-# ---------------------------------------------------------------------- commands
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,10 +32,11 @@ class UsageError(Exception):
 
 
 def compile_(args) -> int:
-    import archdsl
+    from archdsl.api import build, load
+    from archdsl.weights import transfer
 
     spec = _existing_file(args.spec)
-    trained = archdsl.load(spec, overrides=args.overrides)
+    trained = load(spec, overrides=args.overrides)
     arch = trained.inference() if args.inference else trained
     output = Path(args.output) if args.output else Path("codegen") / f"{Path(spec).stem}.py"
     source = arch.source
@@ -46,14 +47,14 @@ def compile_(args) -> int:
     if args.torchscript or args.weights or args.onnx:
         import torch
 
-        module = archdsl.build(trained)
+        module = build(trained)
         if args.init_from:
             state = torch.load(_existing_file(args.init_from), map_location="cpu",
                                weights_only=True)
-            print(archdsl.transfer(state, module).render())
+            print(transfer(state, module).render())
         if args.inference:  # the trained weights, folded into the inference form
             state = arch.fold_weights(module.state_dict())
-            module = archdsl.build(arch)
+            module = build(arch)
             module.load_state_dict(state)
         module.eval()
         if args.onnx:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
 import networkx as nx
 
 from archdsl.diagnostics import Label, error
 from archdsl.lang.evaluate import LayerCall
 from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.names import MODULE_ATTRIBUTES, NETWORK_METHODS, Namespace
 from archdsl.ops.base import Op
 from archdsl.source import Span
 from archdsl.tensor import TensorType
@@ -115,42 +117,40 @@ class Scope:
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None
     output: str | None = None
-    # An index of `children`, brought up to date by member_names(): while a list is filled,
-    # members are only appended, or replaced in place under the same name, so a module of
-    # 10,000 members costs linear time, not quadratic. A new list is indexed afresh.
-    _names: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    # The generated module's attribute names: its members', and what nn.Module and the
+    # network's generated methods hold. Brought up to date from `children` by
+    # member_names(): while a list is filled, members are only appended, or replaced in
+    # place under the same name, so a module of 10,000 members costs linear time, not
+    # quadratic. A new list is indexed afresh.
+    _names: Namespace | None = field(default=None, init=False, repr=False, compare=False)
     _indexed: int = field(default=0, init=False, repr=False, compare=False)
     _members: int = field(default=0, init=False, repr=False, compare=False)
-    _suffix: dict[str, int] = field(default_factory=dict, init=False, repr=False,
-                                    compare=False)
     _of: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
-    def member_names(self) -> set[str]:
-        if self._of is not self.children or len(self.children) < self._indexed:
-            self._names, self._indexed, self._members, self._suffix = set(), 0, 0, {}
+    def member_names(self) -> Namespace:
+        """The names taken in this module (its members'), and those it reserves."""
+        if self._names is None or self._of is not self.children or \
+                len(self.children) < self._indexed:
+            reserved = MODULE_ATTRIBUTES | (NETWORK_METHODS if self.path == () else set())
+            self._names, self._indexed, self._members = Namespace(reserved), 0, 0
             self._of = self.children
         for child in self.children[self._indexed:]:
-            self._names.add(child.local)
+            self._names.claim(child.local)
             self._members += isinstance(child, Member)
         self._indexed = len(self.children)
         return self._names
 
     def allocate(self, base: str) -> str:
-        """A fresh member name: `base`, else `base_1`, `base_2`, …."""
+        """A fresh member name: `base`, else `base_1`, `base_2`, …; never one the spec
+        gives a later member, nor an attribute nn.Module or a generated method holds."""
         names = self.member_names()
         if self.positional:
             return str(self._members)
-        if base not in names and base not in self.reserved:
-            return base
-        n = self._suffix.get(base, 1)  # names are never freed: the last one found is a floor
-        while f"{base}_{n}" in names or f"{base}_{n}" in self.reserved:
-            n += 1
-        self._suffix[base] = n
-        return f"{base}_{n}"
+        return names.create(base, "_", 1, avoid=self.reserved)
 
 
 class Graph:
@@ -190,6 +190,41 @@ class Graph:
         for port, src in enumerate(inputs):
             self.dag.add_edge(src, node.name, port=port)
         return node
+
+    # -- editing (transforms such as the inference form)
+
+    def bypass(self, name: str) -> str:
+        """Remove the one-input node `name`; what read it reads its input instead.
+        Returns that input."""
+        (source,) = self.inputs(name)
+        for consumer in self.consumers(name):
+            self.dag.add_edge(source, consumer, port=self.dag.edges[name, consumer]["port"])
+        node = self.node(name)
+        self.dag.remove_node(name)
+        scope = self.scope(node.scope)
+        scope.children = [c for c in scope.children
+                          if not (isinstance(c, Member) and c.node == name)]
+        for s in self.scopes.values():
+            s.input = source if s.input == name else s.input
+            s.output = source if s.output == name else s.output
+            s.children = [Ghost(c.local, source, c.consumer, c.port)
+                          if isinstance(c, Ghost) and c.input == name else c
+                          for c in s.children]
+        if self.output == name:
+            self.output = source
+        return source
+
+    def remove_subtree(self, path: tuple[str, ...]) -> list[str]:
+        """Remove the member at `path` (an op node, or a scope with everything in it)
+        from its parent. Returns the op nodes removed; the caller rewires their readers."""
+        name = ".".join(path)
+        doomed = [n.name for n in self.ops() if n.name == name or n.scope[:len(path)] == path]
+        self.dag.remove_nodes_from(doomed)
+        for inner in [p for p in self.scopes if p[:len(path)] == path]:
+            del self.scopes[inner]
+        parent = self.scope(path[:-1])
+        parent.children = [c for c in parent.children if c.local != path[-1]]
+        return doomed
 
     # -- reading
 

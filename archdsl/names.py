@@ -1,10 +1,20 @@
-"""What may be a name in a spec, and why not."""
+"""Names: what may be a name in a spec, and the one allocator of generated names.
+
+Every identifier of a generated file comes from a `Namespace`: module-level
+names (classes, helper classes, the outputs type), a class's attributes (its
+submodules and methods), a constructor's parameters and a method's locals. Each
+namespace knows what it may not hand out (keywords, builtins, what the file
+imports, its parent's names), so a spec name can never shadow one of them: a
+generated name steps around it; a name the spec gives is refused where the
+spec wrote it.
+"""
 
 from __future__ import annotations
 
 import builtins
 import keyword
 import re
+from collections.abc import Container, Iterable
 
 # Names a generated file's code may not be given: Python's own, and those the file uses.
 RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {
@@ -80,3 +90,62 @@ def is_attribute_name(name: str) -> bool:
 def is_positional(name: str) -> bool:
     """True for the names `0`, `1`, … that nn.Sequential gives its children."""
     return name.isdigit() and (name == "0" or not name.startswith("0"))
+
+
+# Methods the generated network class may have (besides nn.Module's own).
+NETWORK_METHODS = frozenset({"init_weights", "eager_outputs", "choose_column"})
+
+
+class Namespace:
+    """The identifiers of one scope of generated code, handed out once each.
+
+    `reserved` names are never handed out; a name taken in `parent` (the module, for
+    a method's locals) is not handed out either, so nothing shadows it."""
+
+    def __init__(self, reserved: Iterable[str] = (), parent: Namespace | None = None):
+        self.reserved = frozenset(reserved)
+        self.parent = parent
+        self._taken: set[str] = set()
+        self._floor: dict[tuple[str, str], int] = {}
+
+    def __contains__(self, name: str) -> bool:
+        """Whether `name` is taken or reserved here or in a parent."""
+        return name in self._taken or name in self.reserved or \
+            (self.parent is not None and name in self.parent)
+
+    def claim(self, name: str) -> bool:
+        """Take `name` if it is free; whether it was."""
+        if name in self:
+            return False
+        self._taken.add(name)
+        return True
+
+    def create(self, base: str, separator: str = "_", start: int = 2,
+               avoid: Container[str] = ()) -> str:
+        """A fresh name: `base` if free, else `base` + separator + start, start + 1, …;
+        never one in `avoid` (names the spec will claim later)."""
+        if base not in avoid and self.claim(base):
+            return base
+        n = self._floor.get((base, separator), start)  # names are never freed: a floor
+        while f"{base}{separator}{n}" in avoid or not self.claim(f"{base}{separator}{n}"):
+            n += 1
+        self._floor[(base, separator)] = n
+        return f"{base}{separator}{n}"
+
+    def release(self, name: str) -> None:
+        """Give `name` back (a local whose value is dead)."""
+        self._taken.discard(name)
+
+
+def class_name(name: str) -> str:
+    """The class generated for a spec or block name: `basic_block` -> `BasicBlock`,
+    `resnext50_32x4d` -> `Resnext50_32x4d`."""
+    parts = [p for p in name.split("_") if p]
+    out = ""
+    for part in parts:
+        if out and out[-1].isdigit() and part[0].isdigit():
+            out += "_"
+        out += part[0].upper() + part[1:]
+    if not out or out[0].isdigit():
+        out = "Net" + out
+    return out

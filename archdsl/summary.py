@@ -16,8 +16,9 @@ Conventions (also in the README and `archdsl summary --help`):
 
 from __future__ import annotations
 
-from archdsl.emit.instances import CLASS, forms
+from archdsl.emit.torch_ops import rendering
 from archdsl.graph import INPUT, Graph
+from archdsl.passes.forms import CLASS, forms
 
 MB = 1024**2
 BYTES = 4  # float32
@@ -41,8 +42,9 @@ def _module_outputs(graph: Graph) -> list[str]:
     out = []
     for node in graph.ops():
         scope = graph.scope(node.scope)
-        functional = node.op.functional and form[node.scope] == CLASS and not scope.positional
-        if node.op.has_module() and not functional:
+        render = rendering(node.op)
+        functional = render.functional and form[node.scope] == CLASS and not scope.positional
+        if render.has_module and not functional:
             out.append(node.name)
     for path, scope in graph.scopes.items():
         if path and form[path] == CLASS and not scope.positional:  # a generated nn.Module

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from archdsl.diagnostics import SpecError
 from archdsl.emit import code
+from archdsl.emit.torch_ops import RENDERINGS, rendering
 from archdsl.lang.evaluate import LayerCall
 from archdsl.ops import OPS, OpError
 from archdsl.source import SourceFile, Span
@@ -24,7 +25,7 @@ def make(name: str, *args, **kwargs):
 
 def module_of(op, inputs: list[TensorType]) -> torch.nn.Module:
     output = op.infer(inputs)
-    text = code.render(op.module(inputs, output))
+    text = code.render(rendering(op).module(op, inputs, output))
     return eval(text, {"nn": torch.nn})  # our own emitted constructor, in a test
 
 
@@ -43,7 +44,7 @@ def check_against_torch(op, shape: tuple[int, ...]) -> None:
 
 
 def module_of_unchecked(op, inputs):
-    text = code.render(op.module(inputs, inputs[0]))
+    text = code.render(rendering(op).module(op, inputs, inputs[0]))
     return eval(text, {"nn": torch.nn})
 
 
@@ -162,4 +163,15 @@ def test_registry_refuses_duplicates():
 
 def test_every_op_has_a_module_or_expression():
     for name, cls in OPS.items():
-        assert cls.has_module() or cls.functional, name
+        render = RENDERINGS.get(cls) or next(RENDERINGS[base] for base in cls.__mro__
+                                              if base in RENDERINGS)
+        assert render.has_module or render.functional, name
+
+
+def test_ops_speak_no_pytorch_and_every_rendering_has_an_op():
+    """The op table is the emitter's: ops know what they compute, not how PyTorch spells
+    it, and no rendering outlives its op."""
+    for name, cls in OPS.items():
+        for attribute in ("module", "expression", "network_code", "functional", "support"):
+            assert not hasattr(cls, attribute), f"op `{name}` has `{attribute}`"
+    assert set(RENDERINGS) <= set(OPS.values())

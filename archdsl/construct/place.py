@@ -17,7 +17,7 @@ from archdsl.lang import items as it
 from archdsl.lang.evaluate import Evaluator, LayerCall, a_type
 from archdsl.lang.load import BlockDef, Spec
 from archdsl.limits import Limits
-from archdsl.names import is_positional, layer_name_problem
+from archdsl.names import NETWORK_METHODS, is_positional, layer_name_problem
 from archdsl.ops import OPS
 from archdsl.passes.shapes import infer_node
 from archdsl.source import Span
@@ -93,7 +93,13 @@ class Placer:
         """`name`, checked to be free in `scope`, or a fresh name from `base`."""
         if name is None:
             return scope.allocate(base)
-        if name in scope.member_names():
+        names = scope.member_names()
+        if name in names.reserved:  # nn.Module's own, or a method generated for the network
+            what = "a method of the generated network class" if name in NETWORK_METHODS \
+                else "an attribute of torch.nn.Module"
+            raise error("E0210", f"`{name}` is {what}", span,
+                        help="give the layer another name")
+        if name in names:
             first = self.graph.scopes.get(scope.path + (name,))
             first_span = first.span if first else self._node_span(qualify(scope.path, name))
             raise error("E0306", f"`{name}` names two members of "

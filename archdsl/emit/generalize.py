@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from archdsl.emit import code
 from archdsl.emit.instances import Instance
-from archdsl.names import RESERVED
+from archdsl.names import RESERVED, Namespace
 
 WILD = "<absent>"
 # Constructor arguments that come from the input's shape, not from the spec's text.
@@ -117,19 +117,12 @@ class Grouper:
 
     # -- naming
 
-    def name_classes(self, names: dict[str, str]) -> None:
-        """Give each group a class name: `names[key]`, numbered for variants."""
-        taken: set[str] = set(RESERVED)
-        counts: dict[str, int] = {}
-        for group in self.groups:
-            base = names[group.key]
-            counts[base] = counts.get(base, 0) + 1
-            name = base if counts[base] == 1 else f"{base}{counts[base]}"
-            while name in taken:
-                counts[base] += 1
-                name = f"{base}{counts[base]}"
-            taken.add(name)
-            group.class_name = name
+    def name_classes(self, names: dict[str, str], module: Namespace) -> None:
+        """Give each group a class name from `module`: `names[key]`, numbered for
+        variants (`Block2`). The network's class (the last group) is named first, so
+        that it keeps its name."""
+        for group in [self.groups[-1], *self.groups[:-1]]:
+            group.class_name = module.create(names[group.key], separator="", start=2)
 
     # -- parameters
 
@@ -147,13 +140,14 @@ class Grouper:
         node = code.rebuild(ctor, lambda pos, leaf: self.resolve(leaf))
         return _compress(node) if compress else node
 
-    def parametrize(self, group: Group) -> None:
-        """Find the literals that differ between instances and make them parameters."""
+    def parametrize(self, group: Group, module: Namespace) -> None:
+        """Find the literals that differ between instances and make them parameters
+        (named in a namespace below `module`'s, so that none shadows a class)."""
         n = len(group.instances)
         built = [{local: None if ctor is None else self.materialize(ctor, n == 1)
                   for local, ctor in inst.members.items()} for inst in group.instances]
         candidates = _candidates(group.instances)
-        used = set(RESERVED)
+        used = Namespace(RESERVED, parent=module)
         present = {}
         for local in group.instances[0].members:
             present[local] = [i for i in range(n) if built[i][local] is not None]
@@ -197,7 +191,7 @@ class Grouper:
                     lambda pos, leaf, local=local: code.Var(group.holes[(local, pos)].name)
                     if (local, pos) in group.holes else leaf)
         for local in [m for m in group.instances[0].members if m in group.optional]:
-            name = _unique(local if local not in used else f"with_{local}", used)
+            name = used.create(local if local not in used else f"with_{local}")
             group.params.append(Param(name, [built[i][local] is not None for i in range(n)],
                                       flag=True))
         # Parameters with a default go last, as Python requires.
@@ -213,9 +207,8 @@ class Grouper:
                 existing = next((p for p in group.params if p.name == name), None)
                 if existing is not None:
                     return existing
-                if name in used:
+                if not used.claim(name):
                     continue
-                used.add(name)
                 param = Param(name, list(values), default=default)
                 group.params.append(param)
                 return param
@@ -231,9 +224,9 @@ class Grouper:
     def _new_param(self, candidates, vector, n, fallback, used) -> Param:
         for name, values, default in candidates:
             if name not in used and all(_same(values[i], v) for i, v in vector.items()):
-                used.add(name)
+                used.claim(name)
                 return Param(name, list(values), default=default)
-        name = _unique(fallback, used)
+        name = used.create(fallback)
         if len(vector) == n:
             return Param(name, [vector[i] for i in range(n)])
         # Used only by a member some instances lack: those instances pass nothing.
@@ -245,15 +238,6 @@ def _fallback(local: str, slot: str) -> str:
     `layer0_padding` for the positional member `0`."""
     name = f"{local}_{slot}".replace("-", "_")
     return name if name.isidentifier() and not keyword.iskeyword(name) else f"layer{name}"
-
-
-def _unique(name: str, used: set[str]) -> str:
-    candidate, k = name, 1
-    while candidate in used:
-        k += 1
-        candidate = f"{name}_{k}"
-    used.add(candidate)
-    return candidate
 
 
 def _candidates(instances: list[Instance]) -> list[tuple[str, list]]:

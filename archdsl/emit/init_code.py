@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
-from archdsl.diagnostics import Diagnostic, Severity
 from archdsl.emit import code
+from archdsl.emit.torch_ops import rendering
 from archdsl.graph import Graph
-from archdsl.lang.init import InitCall, InitRule
+from archdsl.lang.init import InitCall
+from archdsl.passes.init_rules import matches, parameters
 
 INDENT = "    "
-
-
-def _parameters(graph: Graph, node) -> tuple[str, ...]:
-    return node.op.parameter_names([graph.shape(s) for s in graph.inputs(node.name)])
-
-
-def _matches(graph: Graph, rule: InitRule) -> list:
-    """The op nodes with parameters that a rule selects."""
-    return [node for node in graph.ops() if _parameters(graph, node)
-            and (rule.op is None or node.op.name == rule.op)
-            and (rule.name is None or fnmatchcase(node.name, rule.name))]
-
-
-def rule_coverage(graph: Graph) -> dict[str, set[str]]:
-    """Module name -> the parameters that some init rule sets."""
-    covered: dict[str, set[str]] = {}
-    for rule in graph.init_rules:
-        for node in _matches(graph, rule):
-            names = {a for a, call in (("weight", rule.weight), ("bias", rule.bias)) if call}
-            covered.setdefault(node.name, set()).update(names & set(_parameters(graph, node)))
-    return covered
-
-
-def unmatched(graph: Graph) -> list[Diagnostic]:
-    """Warnings for name rules that select nothing (a typo in a glob does nothing)."""
-    return [Diagnostic("W0102", f"init rule `name: {rule.name}` matches no layer with "
-                       "parameters", rule.span, severity=Severity.WARNING,
-                       help="check the glob against the layer names (`archdsl summary`)")
-            for rule in graph.init_rules if rule.name and not _matches(graph, rule)]
 
 
 def _modules_of(graph: Graph, nodes: list) -> list[str]:
     classes = []
     for node in nodes:
         inputs = [graph.shape(s) for s in graph.inputs(node.name)]
-        func = node.op.module(inputs, node.shape).func
+        func = rendering(node.op).module(node.op, inputs, node.shape).func
         if func not in classes:
             classes.append(func)
     return classes
@@ -61,7 +31,7 @@ def init_method(graph: Graph, file_name: str) -> list[str]:
     blocks: list[list[str]] = []
     uses_names = False
     for rule in graph.init_rules:
-        nodes = _matches(graph, rule)
+        nodes = matches(graph, rule)
         if not nodes:
             continue
         tests = []
@@ -77,7 +47,7 @@ def init_method(graph: Graph, file_name: str) -> list[str]:
             if call is None:
                 continue
             line = code.render(_init_line(call, f"module.{attribute}"))
-            if not all(attribute in _parameters(graph, n) for n in nodes):
+            if not all(attribute in parameters(graph, n) for n in nodes):
                 body += [f"if module.{attribute} is not None:", f"{INDENT}{line}"]
             else:
                 body.append(line)

@@ -1,12 +1,8 @@
 """From the graph's scopes to what the generated code is made of.
 
-Each scope becomes one of three forms:
-- `sequential`: an nn.Sequential written inline in its parent (`features.0`, `.1`, …);
-- `ordered`:    an nn.Sequential(OrderedDict(...)) for a chain of named members;
-- `class`:      a generated nn.Module class (always for the network and for blocks).
-
-A class scope is described as an `Instance`: its members' constructors (code
-trees where another class's instance is a `Ref`) and its forward `Step`s.
+Each scope becomes a class or a sequence (passes/forms.py). A class scope is
+described as an `Instance`: its members' constructors (code trees where another
+class's instance is a `Ref`) and its forward `Step`s.
 """
 
 from __future__ import annotations
@@ -15,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from archdsl.emit import code
+from archdsl.emit.torch_ops import rendering
 from archdsl.graph import Ghost, Graph, Member, Scope
+from archdsl.passes.forms import CLASS, SEQUENTIAL, forms
 from archdsl.tensor import TensorType
-
-SEQUENTIAL, ORDERED, CLASS = "sequential", "ordered", "class"
 
 
 @dataclass
@@ -51,42 +47,6 @@ class Instance:
     param_values: dict[str, object] = field(default_factory=dict)
 
 
-def forms(graph: Graph) -> dict[tuple[str, ...], str]:
-    """The form of every scope."""
-    out = {}
-    for path, scope in graph.scopes.items():
-        if path == () or scope.block is not None or not _is_chain(graph, scope):
-            out[path] = CLASS
-        else:
-            out[path] = SEQUENTIAL if dense_positions(scope) else ORDERED
-    return out
-
-
-def dense_positions(scope: Scope) -> bool:
-    """Positional members named 0, 1, …, n-1 (none removed by a transform)."""
-    names = [c.local for c in scope.children if isinstance(c, Member)]
-    return scope.positional and names == [str(i) for i in range(len(names))]
-
-
-def _is_chain(graph: Graph, scope: Scope) -> bool:
-    """Members applied one after another, each a module (no functional op, no ghost)."""
-    value = scope.input
-    for child in scope.children:
-        if isinstance(child, Ghost):
-            return False
-        if child.node is not None:
-            node = graph.node(child.node)
-            if graph.inputs(child.node) != [value] or not node.op.has_module():
-                return False
-            value = child.node
-        else:
-            sub = graph.scope(child.scope)
-            if sub.input != value:
-                return False
-            value = sub.output
-    return value == scope.output
-
-
 class Builder:
     """Builds constructors and instances for every scope of one graph."""
 
@@ -95,16 +55,6 @@ class Builder:
         self.forms = forms(graph)
 
     # -- values and their uses inside one scope
-
-    def _owner(self, scope: Scope, node_name: str) -> str | None:
-        """The local name of the member of `scope` that contains node `node_name`."""
-        path = self.graph.node(node_name).scope
-        depth = len(scope.path)
-        if path[:depth] != scope.path:
-            return None
-        if len(path) == depth:
-            return self.graph.node(node_name).local
-        return path[depth]
 
     def _member_inputs(self, scope: Scope, child: Member) -> list[str]:
         if child.node is not None:
@@ -133,7 +83,7 @@ class Builder:
         """May a member overwrite `value`? Only if it is the sole reader of a fresh value."""
         if value == scope.input or uses[value] != 1:
             return False
-        return not self.graph.node(value).op.saves_output
+        return not rendering(self.graph.node(value).op).saves_output
 
     # -- constructors
 
@@ -160,13 +110,14 @@ class Builder:
                 out[child.local] = self.constructor(child.scope)
             else:
                 node = self.graph.node(child.node)
-                if node.op.functional and self.forms[scope.path] == CLASS and \
+                render = rendering(node.op)
+                if render.functional and self.forms[scope.path] == CLASS and \
                         not scope.positional:
                     continue
                 sources = self.graph.inputs(node.name)
                 types = [self.graph.shape(s) for s in sources]
-                inplace = node.op.can_run_inplace and self._inplace(scope, sources[0], uses)
-                out[child.local] = node.op.module(types, node.shape, inplace)
+                inplace = render.can_run_inplace and self._inplace(scope, sources[0], uses)
+                out[child.local] = render.module(node.op, types, node.shape, inplace)
         return out
 
     # -- class instances
@@ -215,7 +166,8 @@ class Builder:
             output = self._member_output(child)
             kind = "call" if child.local in members else "expr"
             types = [self.graph.shape(v) for v in self._member_inputs(scope, child)]
-            accumulate = kind == "expr" and self.graph.node(child.node).op.name == "add" and \
+            accumulate = kind == "expr" and \
+                rendering(self.graph.node(child.node).op).accumulates and \
                 len(inputs) == 2 and self._inplace(scope, inputs[0], uses)
             steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
                               self.graph.shape(output), types, child.auxiliary, accumulate))

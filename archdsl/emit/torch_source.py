@@ -17,9 +17,12 @@ from archdsl.diagnostics import error
 from archdsl.emit import code
 from archdsl.emit.generalize import Group, Grouper, Param
 from archdsl.emit.init_code import init_method
-from archdsl.emit.instances import Builder, Step, dense_positions
+from archdsl.emit.instances import Builder, Step
+from archdsl.emit.shape_comments import shape_changes, shape_text
+from archdsl.emit.torch_ops import RENDERINGS, rendering
 from archdsl.graph import Graph
-from archdsl.tensor import TensorType
+from archdsl.names import RESERVED, Namespace, class_name
+from archdsl.passes.forms import dense_positions
 
 INDENT = "    "
 
@@ -31,19 +34,6 @@ class Emitted:
     source: str
     class_name: str
     line_map: dict[int, tuple[str, ...]]
-
-
-def camel_case(name: str) -> str:
-    """`basic_block` -> `BasicBlock`; `resnext50_32x4d` -> `Resnext50_32x4d`."""
-    parts = [p for p in name.split("_") if p]
-    out = ""
-    for part in parts:
-        if out and out[-1].isdigit() and part[0].isdigit():
-            out += "_"
-        out += part[0].upper() + part[1:]
-    if not out or out[0].isdigit():
-        out = "Net" + out
-    return out
 
 
 def safe_file_name(path: str) -> str:
@@ -78,8 +68,31 @@ class _Writer:
                 self.line_map[len(self.lines)] = origin
 
 
+@dataclass(frozen=True)
+class FileNames:
+    """The generated file's global names (`module`: what it imports, its helper and
+    generated classes), and the type a network with auxiliary heads returns."""
+
+    module: Namespace
+    outputs_type: str | None
+
+
+def file_names(graph: Graph) -> FileNames:
+    """The file's namespace, with the outputs type named. The spec names that type
+    (the front end refuses Python's names and the network's class); where it equals a
+    helper class or an import, it takes a number (`Join2`)."""
+    module = Namespace(RESERVED | IMPORTED | {r.support_class for r in RENDERINGS.values()})
+    network = class_name(graph.name)
+    module.claim(network)  # the network's class keeps its name
+    outputs_type = module.create(graph.outputs[0], "", 2) if graph.outputs else None
+    module.release(network)  # claimed again by name_classes
+    return FileNames(module, outputs_type)
+
+
 def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
     """Generate the PyTorch source of `graph` (which must carry shapes)."""
+    naming = file_names(graph)
+    module = naming.module
     builder = Builder(graph)
     grouper = Grouper()
     names: dict[str, str] = {}
@@ -87,12 +100,12 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
         inst = builder.instance(scope)
         key = "network" if scope.path == () else (
             f"block:{scope.block}" if scope.block else scope.origin)
-        names[key] = camel_case(graph.name if scope.path == () else
+        names[key] = class_name(graph.name if scope.path == () else
                                 scope.block or scope.path[-1])
         grouper.add(inst, key)
-    grouper.name_classes(names)
+    grouper.name_classes(names, module)
     for group in grouper.groups:
-        grouper.parametrize(group)
+        grouper.parametrize(group, module)
 
     file_name = safe_file_name(spec_path)
     out = _Writer()
@@ -102,21 +115,26 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
     body = _Writer()
     supports = []
     for node in graph.ops():
-        if node.op.support and node.op.support not in supports:
-            supports.append(node.op.support)
+        support = rendering(node.op).support
+        if support and support not in supports:
+            supports.append(support)
     for support in supports:
         body.add(["", ""] + support.splitlines())
     if graph.outputs:
-        body.add(["", ""] + _outputs_class(graph))
+        body.add(["", ""] + _outputs_class(graph, naming.outputs_type))
     for group in grouper.groups:
         body.add(["", ""])
-        _class(body, group, graph, file_name)
+        _class(body, group, graph, file_name, naming)
     root = grouper.groups[-1].class_name
     out.add(_imports("\n".join(body.lines)) + ["", f"__all__ = [{code.literal(root)}]"])
     offset = len(out.lines)
     out.lines += body.lines
     out.line_map.update({line + offset: origin for line, origin in body.line_map.items()})
     return Emitted("\n".join(out.lines) + "\n", root, out.line_map)
+
+
+# Names the generated file may import besides torch's (RESERVED has those).
+IMPORTED = frozenset({"OrderedDict", "fnmatchcase", "NamedTuple", "Optional"})
 
 
 def _imports(text: str) -> list[str]:
@@ -137,7 +155,8 @@ def _imports(text: str) -> list[str]:
 # ---------------------------------------------------------------------- classes
 
 
-def _class(out: _Writer, group: Group, graph: Graph, file_name: str) -> None:
+def _class(out: _Writer, group: Group, graph: Graph, file_name: str,
+           naming: FileNames) -> None:
     first = group.instances[0]
     scope = first.scope
     base = "nn.Sequential" if first.sequential_base else "nn.Module"
@@ -185,7 +204,7 @@ def _class(out: _Writer, group: Group, graph: Graph, file_name: str) -> None:
         out.add([f"{INDENT * 2}self.to(memory_format=torch.{graph.memory_format})"
                  f"  # NHWC: faster convs"])
     out.add([""])
-    _forward(out, group, graph)
+    _forward(out, group, graph, naming)
     out.add(init)
 
 
@@ -222,7 +241,7 @@ def _source_comment(graph: Graph, group: Group, local: str, file_name: str) -> s
 # ---------------------------------------------------------------------- forward
 
 
-def _forward(out: _Writer, group: Group, graph: Graph) -> None:
+def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> None:
     first = group.instances[0]
     root = first.scope.path == ()
     absent = {f"ghost:{s.local}": s.inputs[0] for s in first.steps if s.local in group.absent}
@@ -234,9 +253,9 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
     uses.update(returned)
     var = {first.scope.input: "x"}
     live: dict[str, str] = {"x": first.scope.input}
-    result = graph.outputs[0] if root and graph.outputs else "Tensor"
+    result = naming.outputs_type if root and graph.outputs else "Tensor"
     out.add([f"{INDENT}def forward(self, x: Tensor) -> {result}:"])
-    out.add([f"{INDENT * 2}# x: {_shape_text(group, None)}"])
+    out.add([f"{INDENT * 2}# x: {shape_text(group, None)}"])
     if root and graph.memory_format:
         out.add([f"{INDENT * 2}x = x.contiguous(memory_format=torch.{graph.memory_format})"])
     extras = _network_code(graph) if root else []
@@ -247,7 +266,7 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
         args = [code.Var(var[v]) for v in inputs]
         for v in inputs:
             uses[v] -= 1
-        target = step.local if step.auxiliary else _target(step, inputs[0], var, uses, live)
+        target = _target(step, inputs[0], var, uses, live, naming.module)
         var[step.output] = target
         live[target] = step.output
         origin = _step_origins(group, index)
@@ -263,9 +282,9 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
                               else tuple(args))
         else:
             op = graph.node(step.node).op
-            value = op.expression(args, step.in_types, step.out_type)
-        comment = f"  # {_shape_text(group, index, first.mentions.get(step.local, ()))}" \
-            if _shape_changes(group, index) else ""
+            value = rendering(op).expression(op, args, step.in_types, step.out_type)
+        comment = f"  # {shape_text(group, index, first.mentions.get(step.local, ()))}" \
+            if shape_changes(group, index) else ""
         if step.auxiliary:
             out.add([f"{INDENT * 2}{target}: Optional[Tensor] = None",
                      f"{INDENT * 2}if self.training:"])
@@ -283,7 +302,7 @@ def _forward(out: _Writer, group: Group, graph: Graph) -> None:
         out.add([f"{INDENT * 2}return {names[0]}"])
         _add_methods(out, extras)
         return
-    kind, fields = graph.outputs
+    kind = naming.outputs_type
     out.add([f"{INDENT * 2}if torch.jit.is_scripting():",
              f"{INDENT * 3}return {kind}({', '.join(names)})",
              f"{INDENT * 2}return self.eager_outputs({', '.join(names)})", "",
@@ -307,9 +326,9 @@ def _network_code(graph: Graph) -> list[tuple[list[str], list[str]]]:
     for node in graph.ops():
         by_class.setdefault(type(node.op), []).append(node)
     out = []
-    for cls, nodes in by_class.items():
+    for nodes in by_class.values():
         try:
-            extra = cls.network_code([n.op for n in nodes])
+            extra = rendering(nodes[0].op).network_code([n.op for n in nodes])
         except ValueError as exc:
             raise error("E0405", str(exc), nodes[0].span) from None
         if extra:
@@ -322,28 +341,40 @@ def _add_methods(out: _Writer, extras) -> None:
         out.add([""] + [INDENT + line for line in methods])
 
 
-def _outputs_class(graph: Graph) -> list[str]:
+def _outputs_class(graph: Graph, kind: str) -> list[str]:
     """The NamedTuple a network with auxiliary heads returns in training mode."""
-    kind, fields = graph.outputs
+    fields = graph.outputs[1]
     lines = [f"class {kind}(NamedTuple):",
-             f'{INDENT}"""What {camel_case(graph.name)} returns in training mode."""', ""]
+             f'{INDENT}"""What {class_name(graph.name)} returns in training mode."""', ""]
     for field, value in fields:
         kind = "Tensor" if value == graph.output else "Optional[Tensor]"
         lines.append(f"{INDENT}{field}: {kind}")
     return lines
 
 
-def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict) -> str:
-    """The variable a step assigns: its hint, else its input's if that is dead, else fresh."""
+def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict,
+            module: Namespace) -> str:
+    """The variable a step assigns: its hint, else its input's if that is dead, else fresh.
+
+    Locals are reused once their value is dead (`live`); none takes a name of the
+    file's namespace (`module`: a builtin, an import, a class), which it would shadow."""
     def free(name: str) -> bool:
         held = live.get(name)
-        return held is None or uses[held] <= 0
+        return name not in module and (held is None or uses[held] <= 0)
 
-    if step.hint and (free(step.hint) or var.get(first_input) == step.hint):
-        return step.hint
+    if step.auxiliary:  # an auxiliary head's output, named after it, kept to the end
+        base = step.local if step.local not in module else f"{step.local}_out"
+        name, k = base, 1
+        while live.get(name) is not None:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+    hint = step.hint if step.hint and step.hint not in module else None
+    if hint and (free(hint) or var.get(first_input) == hint):
+        return hint
     if uses[first_input] <= 0 and first_input in var:
         return var[first_input]
-    base = step.hint or "out"
+    base = hint or "out"
     name, k = base, 1
     while not free(name):
         k += 1
@@ -358,61 +389,3 @@ def _step_origins(group: Group, index: int) -> tuple[str, ...]:
         if step is not None and step.local:
             out.append(".".join(inst.scope.path + (step.local,)))
     return tuple(out)
-
-
-def _types(group: Group, index: int | None) -> list[TensorType]:
-    if index is None:
-        return [inst.in_type for inst in group.instances]
-    return [inst.steps[index].out_type for inst in group.instances]
-
-
-def _shape_changes(group: Group, index: int) -> bool:
-    return any(inst.steps[index].out_type != inst.steps[index].in_types[0]
-               for inst in group.instances)
-
-
-def _shape_text(group: Group, index: int | None, mentions=()) -> str:
-    """`(N, 256, 56, 56)`; with names where instances differ: `(N, width, H/stride, W)`."""
-    types = _types(group, index)
-    inputs = _types(group, None)
-    if all(t == types[0] for t in types):
-        return types[0].batched()
-    rank = types[0].rank
-    if any(t.rank != rank for t in types):
-        return "(N, …)"
-    dims = ["N"]
-    for d in range(rank):
-        values = [t.dims[d] for t in types]
-        dims.append(_dim_text(group, d, values, inputs, rank, mentions))
-    return "(" + ", ".join(dims) + ")"
-
-
-def _dim_text(group: Group, d: int, values: list[int], inputs: list[TensorType],
-              rank: int, mentions=()) -> str:
-    if all(v == values[0] for v in values):
-        return str(values[0])
-    ints = [p for p in group.params if not p.flag and all(type(v) is int for v in p.values)]
-    ints.sort(key=lambda p: p.name not in mentions)  # the names the step's spec text uses
-    if d == 0:
-        exact = next((p.name for p in ints if p.values == values), None)
-        if exact:
-            return exact
-        for p in ints:  # e.g. a DenseNet layer's concat: in_channels + 32
-            offsets = {v - pv for v, pv in zip(values, p.values)}
-            if len(offsets) == 1:
-                offset = offsets.pop()
-                return f"{p.name} {'+' if offset >= 0 else '-'} {abs(offset)}"
-        for i, p in enumerate(ints):  # e.g. SqueezeNet's Fire: expand1x1 + expand3x3
-            for q in ints[i + 1:]:
-                if all(v == a + b for v, a, b in zip(values, p.values, q.values)):
-                    return f"{p.name} + {q.name}"
-        return "C"
-    axis = "HW"[d - 1] if rank == 3 else f"D{d}"
-    source = [t.dims[d] if t.rank == rank else None for t in inputs]
-    if values == source:
-        return axis
-    for p in ints:
-        if all(s is not None and v == -(-s // k) for v, s, k in zip(values, source, p.values)
-               if k > 0):
-            return f"{axis}/{p.name}"
-    return f"{axis}'"

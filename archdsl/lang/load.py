@@ -17,7 +17,7 @@ from archdsl.lang.records import validate
 from archdsl.lang.schema import BlockRecord, SpecRecord
 from archdsl.lang.yamlload import SpanTable, load_yaml, read_text
 from archdsl.limits import DEFAULT_LIMITS, Limits
-from archdsl.names import identifier_problem
+from archdsl.names import RESERVED, class_name, identifier_problem
 from archdsl.source import SourceFile, Span
 
 ARG_TYPES = ("int", "float", "bool", "str", "list")
@@ -115,18 +115,27 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
     network = parser.item(data["network"], ("network",))
     outputs = None
     if record.outputs is not None:
-        outputs = _outputs(record.outputs, table)
+        outputs = _outputs(record.outputs, table, record.name)
     init = tuple(_init(("init", i), rule, raw, parser, table, ops)
                  for i, (rule, raw) in enumerate(zip(record.init, data.get("init", []))))
     return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
                 network, table, outputs, init)
 
 
-def _outputs(record, table: SpanTable) -> OutputsDecl:
+def _outputs(record, table: SpanTable, network: str) -> OutputsDecl:
     path = ("outputs",)
     _check_name(record.name, path + ("name",), table, reserved=set(), key=False)
+    if record.name in RESERVED or record.name == class_name(network):
+        what = "the network's class" if record.name == class_name(network) else \
+            "a name the generated code uses"
+        raise error("E0210", f"the `outputs` type `{record.name}` is {what}",
+                    table.value(path + ("name",)), help="name it like `NetOutputs`")
     for field in record.fields:
         _check_name(field, path + ("fields", field), table, reserved=set())
+        if field.startswith("_"):  # a NamedTuple's own attributes start with `_`
+            raise error("E0210", f"the `outputs` field `{field}` starts with `_`",
+                        table.key(path + ("fields", field)),
+                        help="name the field without a leading `_`")
     return OutputsDecl(record.name, tuple(record.fields.items()), table.key(path))
 
 

@@ -1,8 +1,10 @@
 """The Op base class and the registry of ops by name.
 
 An op is one class that owns, side by side: its parameters (a pydantic model),
-its shape rule, its cost rules, its receptive-field rule and its PyTorch
-emission. Registering a class under a name is the only way to add an op.
+its shape rule, its cost rules, its receptive-field rule and its traits (what
+passes ask of it instead of its name). How PyTorch spells it is the emitter's
+business (archdsl/emit/torch_ops.py). Registering a class under a name is the
+only way to add an op.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
-from archdsl.emit import code
 from archdsl.lang.binding import Callee
 from archdsl.lang.evaluate import LayerCall, a_type
 from archdsl.tensor import TensorType
@@ -60,6 +61,15 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Affine:
+    """A per-channel affine map in eval mode: batch norm (`eps` set: its statistics
+    and affine tensors give the map) times a constant `scale`."""
+
+    eps: float | None = None
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class Window:
     """A sliding window over the spatial dims, for receptive-field arithmetic."""
 
@@ -93,19 +103,41 @@ class Op:
 
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
-    doc: ClassVar[str] = ""
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
-    # May run in place on its input when nothing else reads that input.
-    can_run_inplace: ClassVar[bool] = False
-    # Its backward reads its output, so nothing may overwrite that output in place.
-    saves_output: ClassVar[bool] = False
-    # Outside nn.Sequential, emitted as an expression (torch.flatten(x, 1)) not a submodule.
-    functional: ClassVar[bool] = False
+
+    # -- traits: what passes ask instead of testing an op's name
+
     # As a residual's merge: the shortcut comes first (concat), and is always applied.
     shortcut_first: ClassVar[bool] = False
-    # Python source of a helper nn.Module the emitted code needs (written once per file).
-    support: ClassVar[str] = ""
+    # Merges inputs of one shape element-wise into that shape (add, mean, join).
+    same_shape_merge: ClassVar[bool] = False
+    # A per-channel affine map right after it folds into its weights (a conv).
+    absorbs_affine: ClassVar[bool] = False
+
+    @property
+    def training_only(self) -> bool:
+        """The identity in eval mode (dropout): the inference form leaves it out."""
+        return False
+
+    def eval_affine(self) -> Affine | None:
+        """The per-channel affine map it computes in eval mode, if it is one (batch norm,
+        a constant scale): the inference form folds it into an `absorbs_affine` op."""
+        return None
+
+    def with_bias(self) -> Op:
+        """This op with a bias, for an `absorbs_affine` op that had folds."""
+        raise NotImplementedError(f"op `{self.name}` has no bias to add")
+
+    @property
+    def linear_schedule(self) -> float | None:
+        """The final value of a rate that decays linearly over the network's ops of this
+        kind (stochastic depth's survival), or None."""
+        return None
+
+    def scheduled(self, value: float) -> Op:
+        """This op with its scheduled rate set to `value`."""
+        raise NotImplementedError(f"op `{self.name}` has no schedule")
 
     def __init__(self, params: Params):
         self.p = params
@@ -150,11 +182,6 @@ class Op:
             parts.append(name if field.is_required() else f"{name}={spec_literal(field.default)}")
         return f"{cls.name}({', '.join(parts)})"
 
-    @classmethod
-    def has_module(cls) -> bool:
-        """Whether the op can be a submodule (every op but the pure merges)."""
-        return cls.module is not Op.module
-
     # -- rules (override)
 
     def infer(self, inputs: Sequence[TensorType]) -> TensorType:
@@ -183,23 +210,8 @@ class Op:
         raise NotImplementedError(f"op `{self.name}` has no cost rule")
 
     def window(self, inputs: Sequence[TensorType]) -> Window | None:
-        """The spatial window this op slides, or None for a pointwise op."""
-        return None
-
-    def module(self, inputs: Sequence[TensorType], output: TensorType,
-               inplace: bool = False) -> code.Call:
-        """The PyTorch constructor, e.g. Call('nn.ReLU', kwargs=(('inplace', True),))."""
-        raise NotImplementedError(f"op `{self.name}` has no module form")
-
-    def expression(self, args: Sequence[object], inputs: Sequence[TensorType],
-                   output: TensorType) -> object:
-        """The forward expression over input code nodes, for functional ops."""
-        raise NotImplementedError(f"op `{self.name}` has no expression form")
-
-    @staticmethod
-    def network_code(ops: list[Op]) -> tuple[list[str], list[str]] | None:
-        """Code the whole network needs for these ops (all of this class): lines at the
-        start of its forward, and methods of its class. None: nothing."""
+        """The spatial window this op slides (the windowed trait), or None for a
+        pointwise op."""
         return None
 
     def describe(self) -> str:
@@ -213,6 +225,68 @@ class Op:
             parts.append(shown if self.Params.model_fields[key].is_required() else
                          f"{key}={shown}")
         return f"{self.name}({', '.join(parts)})" if parts else self.name
+
+
+class WindowOp(Op):
+    """An op that slides a window over the spatial dims (conv, pooling): the shared
+    kernel, stride, padding and dilation arithmetic, and the check that the output is
+    not empty. Subclasses' params have `kernel`, `stride` and `pad`."""
+
+    # The help of E0402, when the window does not fit the input.
+    too_small_help: ClassVar[str] = "the input is too small here; reduce the kernel or the " \
+                                    "downsampling before it"
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return pair(self.p.kernel)
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return pair(self.p.stride) if self.p.stride is not None else self.kernel
+
+    @property
+    def dilation(self) -> tuple[int, int]:
+        return pair(getattr(self.p, "dilation", 1))
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return pair(self.p.pad)
+
+    def output_size(self, x: TensorType, ceil: bool = False) -> tuple[int, ...]:
+        """The spatial size of the output for input `x`, or E0402 when it is empty."""
+        dilated = "dilation" in type(self.p).model_fields
+        spatial = []
+        for axis, size, k, s, p, d in zip("HW", x.spatial, self.kernel, self.stride,
+                                          self.padding, self.dilation):
+            out = window_output(size, k, s, p, d, ceil)
+            if out <= 0:
+                raise OpError("E0402", f"the output {axis} would be {out}: input {axis}={size}, "
+                              f"kernel {k}, stride {s}, padding {p}" +
+                              (f", dilation {d}" if dilated else ""), arg="kernel",
+                              help=self.too_small_help)
+            spatial.append(out)
+        return tuple(spatial)
+
+    def window(self, inputs):
+        return Window(self.kernel, self.stride, self.dilation, self.padding)
+
+
+class SameShapeMerge(Op):
+    """A merge of inputs of one shape into that shape, element by element (add, mean,
+    join)."""
+
+    min_inputs = 2
+    max_inputs = None
+    same_shape_merge = True
+
+    def infer(self, inputs):
+        first = inputs[0]
+        for other in inputs[1:]:
+            if other != first:
+                what = "channels" if other.spatial == first.spatial else "shapes"
+                raise OpError("E0400", f"`{self.name}` needs inputs of one shape; got {first} "
+                              f"and {other} ({what} differ)")
+        return first
 
 
 def spec_literal(value: object) -> str:
@@ -231,6 +305,7 @@ def expect_rank(op: Op, x: TensorType, rank: int, help: str = "") -> None:
                       help=help)
 
 
-__all__ = ["Op", "OPS", "register", "OpError", "Params", "Window", "pair", "compact",
+__all__ = ["Op", "OPS", "register", "OpError", "Params", "Window", "WindowOp", "Affine",
+           "SameShapeMerge", "pair", "compact",
            "window_output", "PositiveInt", "NonNegativeInt", "Pair", "PadPair", "Label",
            "expect_rank"]

@@ -6,26 +6,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from archdsl.emit import code
 from archdsl.ops.base import (
-    Op,
     OpError,
     PadPair,
     Pair,
     Params,
     PositiveInt,
     Slot,
-    Window,
-    compact,
+    WindowOp,
     expect_rank,
     pair,
     register,
-    window_output,
 )
 from archdsl.tensor import TensorType
-
-CONV2D_DEFAULTS = (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1),
-                   ("bias", True))
 
 
 class ConvParams(Params):
@@ -42,23 +35,13 @@ class ConvParams(Params):
 
 
 @register
-class Conv(Op):
-    """nn.Conv2d; `in_channels` comes from the input."""
+class Conv(WindowOp):
+    """2-D convolution; `in_channels` comes from the input."""
 
     name = "conv"
     Params = ConvParams
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return pair(self.p.kernel)
-
-    @property
-    def stride(self) -> tuple[int, int]:
-        return pair(self.p.stride)
-
-    @property
-    def dilation(self) -> tuple[int, int]:
-        return pair(self.p.dilation)
+    absorbs_affine = True
+    too_small_help = WindowOp.too_small_help + ", or pad more"
 
     @property
     def padding(self) -> tuple[int, int]:
@@ -84,17 +67,7 @@ class Conv(Op):
             if any(d * (k - 1) % 2 for k, d in zip(self.kernel, self.dilation)):
                 raise OpError("E0405", f"pad='same' with kernel {self.p.kernel} would pad "
                               "unevenly", arg="pad", help="use an odd kernel")
-        spatial = []
-        for axis, size, k, s, p, d in zip("HW", x.spatial, self.kernel, self.stride,
-                                          self.padding, self.dilation):
-            out = window_output(size, k, s, p, d)
-            if out <= 0:
-                raise OpError("E0402", f"the output {axis} would be {out}: input {axis}={size}, "
-                              f"kernel {k}, stride {s}, padding {p}, dilation {d}",
-                              arg="kernel", help="the input is too small here; reduce the "
-                              "kernel or the downsampling before it, or pad more")
-            spatial.append(out)
-        return TensorType((self.p.out, *spatial))
+        return TensorType((self.p.out, *self.output_size(x)))
 
     def tensors(self, inputs):
         out = {"weight": Slot((self.p.out, inputs[0].channels // self.p.groups, *self.kernel))}
@@ -109,14 +82,5 @@ class Conv(Op):
     def other_flops(self, inputs, output):
         return output.numel if self.p.bias else 0
 
-    def window(self, inputs):
-        return Window(self.kernel, self.stride, self.dilation, self.padding)
-
-    def module(self, inputs, output, inplace=False):
-        padding = "same" if self.p.pad == "same" else compact(self.padding)
-        return code.Call(
-            "nn.Conv2d", (inputs[0].channels, self.p.out, compact(self.kernel)),
-            (("stride", compact(self.stride)), ("padding", padding),
-             ("dilation", compact(self.dilation)), ("groups", self.p.groups),
-             ("bias", self.p.bias)),
-            ("in_channels", "out_channels", "kernel_size"), CONV2D_DEFAULTS)
+    def with_bias(self):
+        return Conv(self.p.model_copy(update={"bias": True}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.emit import code
 from archdsl.ops.base import Op, Params, PositiveInt, Slot, expect_rank, register
 from archdsl.tensor import TensorType
 
@@ -38,7 +37,3 @@ class Linear(Op):
 
     def other_flops(self, inputs, output):
         return self.p.out if self.p.bias else 0
-
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.Linear", (inputs[0].channels, self.p.out), (("bias", self.p.bias),),
-                         ("in_features", "out_features"), (("bias", True),))

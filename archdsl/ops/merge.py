@@ -1,34 +1,18 @@
-"""Ops that merge several inputs: add and concat."""
+"""Ops that merge several inputs: add, mean and concat."""
 
 from __future__ import annotations
 
-from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, register
+from archdsl.ops.base import Op, OpError, SameShapeMerge, register
 
 
 @register
-class Add(Op):
+class Add(SameShapeMerge):
     """Element-wise sum of inputs of one shape (a residual merge)."""
 
     name = "add"
-    min_inputs = 2
-    max_inputs = None
-    functional = True
-
-    def infer(self, inputs):
-        first = inputs[0]
-        for other in inputs[1:]:
-            if other != first:
-                what = "channels" if other.spatial == first.spatial else "shape"
-                raise OpError("E0400", f"`add` needs inputs of one shape; got {first} and "
-                              f"{other} ({what} differ)")
-        return first
 
     def other_flops(self, inputs, output):
         return (len(inputs) - 1) * output.numel
-
-    def expression(self, args, inputs, output):
-        return code.Sum(tuple(args))
 
 
 @register
@@ -38,7 +22,6 @@ class Concat(Op):
     name = "concat"
     min_inputs = 2
     max_inputs = None
-    functional = True
     shortcut_first = True  # DenseNet: the input's channels, then the new features
 
     def other_flops(self, inputs, output):
@@ -52,25 +35,12 @@ class Concat(Op):
                               f"{first} and {other}")
         return first.with_channels(sum(x.channels for x in inputs))
 
-    def expression(self, args, inputs, output):
-        return code.Call("torch.cat", (code.ListOf(tuple(args)), 1))
-
 
 @register
-class Mean(Op):
+class Mean(SameShapeMerge):
     """Element-wise mean of inputs of one shape (FractalNet's join)."""
 
     name = "mean"
-    min_inputs = 2
-    max_inputs = None
-    functional = True
-
-    def infer(self, inputs):
-        return Add.infer(self, inputs)
 
     def other_flops(self, inputs, output):
         return len(inputs) * output.numel
-
-    def expression(self, args, inputs, output):
-        return code.Call("torch.mean", (code.Call("torch.stack", (code.ListOf(tuple(args)),)),
-                                        0))

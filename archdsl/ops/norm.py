@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.emit import code
-from archdsl.ops.base import Op, OpError, Params, PositiveInt, Slot, expect_rank, register
+from archdsl.ops.base import Affine, Op, OpError, Params, PositiveInt, Slot, expect_rank, register
 
 
 class BatchNormParams(Params):
@@ -35,11 +34,8 @@ class BatchNorm(Op):
     def other_flops(self, inputs, output):
         return 2 * output.numel  # scale and shift, once statistics are known
 
-    def module(self, inputs, output, inplace=False):
-        x = inputs[0]
-        ctor = "nn.BatchNorm2d" if x.rank == 3 else "nn.BatchNorm1d"
-        return code.Call(ctor, (x.channels,), (("eps", self.p.eps), ("momentum", self.p.momentum)),
-                         ("num_features",), (("eps", 1e-5), ("momentum", 0.1)))
+    def eval_affine(self) -> Affine:
+        return Affine(eps=self.p.eps)
 
 
 class LRNParams(Params):
@@ -62,8 +58,3 @@ class LocalResponseNorm(Op):
 
     def other_flops(self, inputs, output):
         return output.numel * (self.p.size + 3)
-
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.LocalResponseNorm", (self.p.size,),
-                         (("alpha", self.p.alpha), ("beta", self.p.beta), ("k", self.p.k)),
-                         ("size",), (("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.emit import code
 from archdsl.ops.base import (
     Op,
     OpError,
@@ -12,11 +11,10 @@ from archdsl.ops.base import (
     Pair,
     Params,
     Window,
-    compact,
+    WindowOp,
     expect_rank,
     pair,
     register,
-    window_output,
 )
 from archdsl.tensor import TensorType
 
@@ -32,21 +30,8 @@ class AvgPoolParams(PoolParams):
     count_include_pad: bool = Field(True, description="Count padded zeros in the average.")
 
 
-class _Pool(Op):
+class _Pool(WindowOp):
     Params = PoolParams
-    torch_name = ""
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return pair(self.p.kernel)
-
-    @property
-    def stride(self) -> tuple[int, int]:
-        return pair(self.p.stride) if self.p.stride is not None else self.kernel
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        return pair(self.p.pad)
 
     def infer(self, inputs):
         x = inputs[0]
@@ -55,31 +40,11 @@ class _Pool(Op):
             if 2 * p > k:
                 raise OpError("E0405", f"padding {p} is more than half the kernel {k}",
                               arg="pad", help="PyTorch pools pad at most kernel // 2")
-        spatial = []
-        for axis, size, k, s, p in zip("HW", x.spatial, self.kernel, self.stride,
-                                       self.padding):
-            out = window_output(size, k, s, p, ceil=self.p.ceil)
-            if out <= 0:
-                raise OpError("E0402", f"the output {axis} would be {out}: input {axis}={size}, "
-                              f"kernel {k}, stride {s}, padding {p}", arg="kernel",
-                              help="the input is too small here; reduce the kernel or the "
-                                   "downsampling before it")
-            spatial.append(out)
-        return TensorType((x.channels, *spatial))
+        return TensorType((x.channels, *self.output_size(x, ceil=self.p.ceil)))
 
     def other_flops(self, inputs, output):
         kh, kw = self.kernel
         return output.numel * kh * kw
-
-    def window(self, inputs):
-        return Window(self.kernel, self.stride, (1, 1), self.padding)
-
-    def _call(self, ctor: str, *extra: tuple[str, object]) -> code.Call:
-        return code.Call(ctor, (), (("kernel_size", compact(self.kernel)),
-                                    ("stride", compact(self.stride)),
-                                    ("padding", compact(self.padding)),
-                                    ("ceil_mode", self.p.ceil)) + extra,
-                         (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True)))
 
 
 @register
@@ -88,9 +53,6 @@ class MaxPool(_Pool):
 
     name = "maxpool"
 
-    def module(self, inputs, output, inplace=False):
-        return self._call("nn.MaxPool2d")
-
 
 @register
 class AvgPool(_Pool):
@@ -98,9 +60,6 @@ class AvgPool(_Pool):
 
     name = "avgpool"
     Params = AvgPoolParams
-
-    def module(self, inputs, output, inplace=False):
-        return self._call("nn.AvgPool2d", ("count_include_pad", self.p.count_include_pad))
 
 
 class AdaptiveParams(Params):
@@ -134,9 +93,6 @@ class AdaptiveAvgPool(Op):
             kernel.append(-(-size // out) + (1 if size % out else 0))
             stride.append(max(size // out, 1))
         return Window(tuple(kernel), tuple(stride), (1, 1), (0, 0))
-
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.AdaptiveAvgPool2d", (self.size,), (), ("output_size",))
 
 
 @register

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.emit import code
 from archdsl.ops.base import Op, OpError, Params, PositiveInt, Window, expect_rank, register
 from archdsl.tensor import TensorType
 
@@ -14,7 +13,6 @@ class Flatten(Op):
     """(C, H, W) -> (C*H*W,): torch.flatten(x, 1), or nn.Flatten() in a sequence."""
 
     name = "flatten"
-    functional = True
 
     def infer(self, inputs):
         return TensorType((inputs[0].numel,))
@@ -28,28 +26,15 @@ class Flatten(Op):
         return Window(spatial, spatial, (1,) * len(spatial), (0,) * len(spatial)) \
             if spatial else None
 
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.Flatten")
-
-    def expression(self, args, inputs, output):
-        return code.Call("torch.flatten", (args[0], 1))
-
 
 @register
 class Identity(Op):
     """Passes its input through: nn.Identity()."""
 
     name = "identity"
-    functional = True
 
     def other_flops(self, inputs, output):
         return 0
-
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.Identity")
-
-    def expression(self, args, inputs, output):
-        return args[0]
 
 
 class DropoutParams(Params):
@@ -71,8 +56,9 @@ class Dropout(Op):
     def other_flops(self, inputs, output):
         return output.numel  # the mask multiply, in training
 
-    def module(self, inputs, output, inplace=False):
-        return code.Call("nn.Dropout", (), (("p", self.p.p),))
+    @property
+    def training_only(self) -> bool:
+        return True
 
 
 class PadChannelsParams(Params):
@@ -96,9 +82,3 @@ class PadChannels(Op):
 
     def other_flops(self, inputs, output):
         return 0  # a copy
-
-    def module(self, inputs, output, inplace=False):
-        # On (N, C, H, W), a 3-D pad's front/back pair pads C.
-        extra = self.p.out - inputs[0].channels
-        return code.Call("nn.ConstantPad3d", ((0, 0, 0, 0, 0, extra), 0.0), (),
-                         ("padding", "value"))

@@ -19,8 +19,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from archdsl.graph import Ghost, Graph, Member
-from archdsl.ops import OPS
+from archdsl.graph import Graph
 
 
 @dataclass
@@ -44,82 +43,47 @@ def run(graph: Graph, *, channels_last: bool = True) -> tuple[Graph, InferencePl
     """A transformed copy of `graph`, and the plan for its weights."""
     graph = copy.deepcopy(graph)
     plan = InferencePlan()
-    _drop_heads(graph, plan)
+    for head in list(graph.heads):
+        plan.removed += graph.remove_subtree((head,))
+    graph.heads, graph.outputs = {}, None
     for node in list(graph.ops()):
-        if node.op.name == "dropout" or (node.op.name == "drop_path" and
-                                         node.op.p.rescale == "train"):
-            _bypass(graph, node.name, plan)
+        if node.op.training_only:
+            graph.bypass(node.name)
+            plan.removed.append(node.name)
     folds: dict[str, Fold] = {}
     for node in list(graph.ops()):
-        conv = _sole_producer(graph, node.name, "conv")
-        if conv is None:
+        affine = node.op.eval_affine()
+        target = _sole_producer(graph, node.name)
+        if affine is None or target is None:
             continue
-        if node.op.name == "bn":
-            fold = folds.setdefault(conv, Fold(conv, graph.node(conv).op.p.bias))
+        fold = folds.setdefault(target, Fold(target, graph.node(target).op.p.bias))
+        if affine.eps is not None:  # batch norm: first, and once
             if fold.bn is not None or fold.scale != 1.0:
                 continue
-            fold.bn, fold.eps = node.name, node.op.p.eps
-        elif node.op.name == "drop_path" and node.op.p.rescale == "test":
-            folds.setdefault(conv, Fold(conv, graph.node(conv).op.p.bias)).scale *= \
-                node.op.p.survival
-        else:
-            continue
-        _bypass(graph, node.name, plan)
+            fold.bn, fold.eps = node.name, affine.eps
+        fold.scale *= affine.scale
+        graph.bypass(node.name)
+        plan.removed.append(node.name)
     for fold in folds.values():
-        conv = graph.node(fold.conv)
-        conv.op = OPS["conv"](conv.op.p.model_copy(update={"bias": True}))
+        graph.node(fold.conv).op = graph.node(fold.conv).op.with_bias()
     plan.folds = list(folds.values())
-    if channels_last and any(node.op.name == "conv" and node.shape.rank == 3
+    if channels_last and any(node.op.absorbs_affine and node.shape.rank == 3
                              for node in graph.ops()):
         graph.memory_format = "channels_last"
     return graph, plan
 
 
-def _sole_producer(graph: Graph, name: str, op: str) -> str | None:
-    """The node feeding `name`, if it is an `op` node read by `name` alone."""
+def _sole_producer(graph: Graph, name: str) -> str | None:
+    """The node feeding `name`, if it can absorb an affine map and `name` alone reads it."""
     sources = graph.inputs(name)
     if len(sources) != 1:
         return None
     source = sources[0]
-    if source not in graph.dag or graph.node(source).op.name != op:
+    if source not in graph.dag or not graph.node(source).op.absorbs_affine:
         return None
     if graph.consumers(source) != [name] or source in graph.heads.values():
         return None
     return source
-
-
-def _bypass(graph: Graph, name: str, plan: InferencePlan) -> None:
-    """Remove a one-input node, its consumers reading its input instead."""
-    (source,) = graph.inputs(name)
-    for consumer in graph.consumers(name):
-        port = graph.dag.edges[name, consumer]["port"]
-        graph.dag.add_edge(source, consumer, port=port)
-    node = graph.node(name)
-    graph.dag.remove_node(name)
-    plan.removed.append(name)
-    scope = graph.scope(node.scope)
-    scope.children = [c for c in scope.children
-                      if not (isinstance(c, Member) and c.node == name)]
-    for s in graph.scopes.values():
-        s.input = source if s.input == name else s.input
-        s.output = source if s.output == name else s.output
-        s.children = [c if not (isinstance(c, Ghost) and c.input == name) else
-                      Ghost(c.local, source, c.consumer, c.port) for c in s.children]
-    if graph.output == name:
-        graph.output = source
-
-
-def _drop_heads(graph: Graph, plan: InferencePlan) -> None:
-    root = graph.scope(())
-    for head in list(graph.heads):
-        doomed = [n.name for n in graph.ops() if n.name == head or n.scope[:1] == (head,)]
-        for name in doomed:
-            graph.dag.remove_node(name)
-        plan.removed += doomed
-        for path in [p for p in graph.scopes if p[:1] == (head,)]:
-            del graph.scopes[path]
-        root.children = [c for c in root.children if c.local != head]
-    graph.heads, graph.outputs = {}, None
 
 
 def fold_state_dict(plan: InferencePlan, state_dict: dict) -> dict:

@@ -14,13 +14,13 @@ import typing
 from collections.abc import Iterator
 
 from archdsl.diagnostics import Diagnostic, Severity, SpecError
-from archdsl.emit.init_code import unmatched
 from archdsl.graph import Graph, Node
 from archdsl.lang import expr as ast
 from archdsl.lang import items as it
 from archdsl.lang.evaluate import CONSTANTS, Evaluator
 from archdsl.lang.load import Spec
 from archdsl.ops.base import window_output
+from archdsl.passes.init_rules import unmatched
 from archdsl.source import Span
 from archdsl.tensor import TensorType
 

@@ -11,12 +11,10 @@ from archdsl.graph import Graph
 
 
 def run(graph: Graph) -> Graph:
-    """Give every `drop_path` node with a linear schedule its survival probability."""
-    scheduled = [node for node in graph.ops()
-                 if node.op.name == "drop_path" and node.op.p.linear_to is not None]
+    """Give every op with a linear schedule (drop_path: linear(p)) its rate."""
+    scheduled = [node for node in graph.ops() if node.op.linear_schedule is not None]
     total = len(scheduled)
     for depth, node in enumerate(scheduled, start=1):
-        final = node.op.p.linear_to
-        survival = 1.0 - depth / total * (1.0 - final)
-        node.op = type(node.op)(node.op.p.model_copy(update={"survival": survival}))
+        final = node.op.linear_schedule
+        node.op = node.op.scheduled(1.0 - depth / total * (1.0 - final))
     return graph

@@ -9,6 +9,7 @@ from archdsl.graph import INPUT, Graph
 from archdsl.lang.load import Spec
 from archdsl.names import is_attribute_name, is_positional
 from archdsl.passes import lint
+from archdsl.passes.forms import CLASS, forms
 
 
 def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
@@ -57,8 +58,6 @@ def _check_weights(graph: Graph, inputs: dict[str, list]) -> None:
 def _check_attribute_names(graph: Graph) -> None:
     """Names with hyphens name layers of plain sequences only: elsewhere they would be
     attributes of a generated class."""
-    from archdsl.emit.instances import CLASS, forms
-
     form = forms(graph)
     for path, scope in graph.scopes.items():
         if form[path] != CLASS:

@@ -1,0 +1,303 @@
+"""The emitter's op table: how each op is written in PyTorch.
+
+Ops (archdsl/ops) know what they compute; this table knows how PyTorch spells
+it, the way a renderer owns its op table. Each entry is one small class,
+registered for one op class with `@renders`: the module constructor
+(`nn.Conv2d(64, 128, 3, …)`), the forward expression of ops written inline
+(`torch.cat([a, b], 1)`), and what the emitter needs to know to place them
+(in place or not, a helper module to write into the file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from archdsl.emit import code
+from archdsl.emit.helpers import DROP_PATH_SOURCE, JOIN_SOURCE
+from archdsl.ops.activation import ReLU, Sigmoid, Tanh
+from archdsl.ops.base import Op, compact
+from archdsl.ops.conv import Conv
+from archdsl.ops.linear import Linear
+from archdsl.ops.merge import Add, Concat, Mean
+from archdsl.ops.norm import BatchNorm, LocalResponseNorm
+from archdsl.ops.pool import AdaptiveAvgPool, AvgPool, MaxPool
+from archdsl.ops.stochastic import DropPath, Join
+from archdsl.ops.structure import Dropout, Flatten, Identity, PadChannels
+from archdsl.tensor import TensorType
+
+Types = Sequence[TensorType]
+
+
+class Rendering:
+    """How the ops of one class are written in PyTorch. Override `module`, `expression`
+    or both."""
+
+    # Outside nn.Sequential, written as an expression (torch.flatten(x, 1)), not a submodule.
+    functional: ClassVar[bool] = False
+    # May run in place on its input when nothing else reads that input (nn.ReLU(inplace=True)).
+    can_run_inplace: ClassVar[bool] = False
+    # Its backward reads its output, so nothing may overwrite that output in place.
+    saves_output: ClassVar[bool] = False
+    # Of two inputs, may accumulate into the first when it is dead: `out += identity`.
+    accumulates: ClassVar[bool] = False
+    # Python source of a helper nn.Module the generated file needs (written once per file),
+    # and the name of the class it defines.
+    support: ClassVar[str] = ""
+    support_class: ClassVar[str] = ""
+
+    def module(self, op: Op, inputs: Types, output: TensorType,
+               inplace: bool = False) -> code.Call:
+        """The constructor, e.g. Call('nn.ReLU', kwargs=(('inplace', True),))."""
+        raise NotImplementedError(f"op `{op.name}` has no module form")
+
+    def expression(self, op: Op, args: Sequence[object], inputs: Types,
+                   output: TensorType) -> object:
+        """The forward expression over the inputs' code nodes."""
+        raise NotImplementedError(f"op `{op.name}` has no expression form")
+
+    def network_code(self, ops: list[Op]) -> tuple[list[str], list[str]] | None:
+        """Code the whole network needs for these ops (all of one class): lines at the
+        start of its forward, and methods of its class. None: nothing."""
+        return None
+
+    @property
+    def has_module(self) -> bool:
+        """Whether the op can be a submodule (every op but the pure merges)."""
+        return type(self).module is not Rendering.module
+
+
+RENDERINGS: dict[type[Op], Rendering] = {}
+
+
+def renders(op_class: type[Op]):
+    """Class decorator: the Rendering of `op_class`, registered once."""
+
+    def register(cls: type[Rendering]) -> type[Rendering]:
+        if op_class in RENDERINGS:
+            raise ValueError(f"op `{op_class.name}` is rendered twice")
+        RENDERINGS[op_class] = cls()
+        return cls
+
+    return register
+
+
+def rendering(op: Op) -> Rendering:
+    """The Rendering of `op`'s class (or of the nearest base class that has one)."""
+    for cls in type(op).__mro__:
+        if cls in RENDERINGS:
+            return RENDERINGS[cls]
+    raise LookupError(f"op `{op.name}` ({type(op).__qualname__}) has no PyTorch rendering")
+
+
+# ---------------------------------------------------------------------- layers with weights
+
+CONV2D_DEFAULTS = (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1),
+                   ("bias", True))
+
+
+@renders(Conv)
+class _Conv(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        padding = "same" if op.p.pad == "same" else compact(op.padding)
+        return code.Call(
+            "nn.Conv2d", (inputs[0].channels, op.p.out, compact(op.kernel)),
+            (("stride", compact(op.stride)), ("padding", padding),
+             ("dilation", compact(op.dilation)), ("groups", op.p.groups),
+             ("bias", op.p.bias)),
+            ("in_channels", "out_channels", "kernel_size"), CONV2D_DEFAULTS)
+
+
+@renders(Linear)
+class _Linear(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Linear", (inputs[0].channels, op.p.out), (("bias", op.p.bias),),
+                         ("in_features", "out_features"), (("bias", True),))
+
+
+@renders(BatchNorm)
+class _BatchNorm(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        x = inputs[0]
+        ctor = "nn.BatchNorm2d" if x.rank == 3 else "nn.BatchNorm1d"
+        return code.Call(ctor, (x.channels,), (("eps", op.p.eps), ("momentum", op.p.momentum)),
+                         ("num_features",), (("eps", 1e-5), ("momentum", 0.1)))
+
+
+@renders(LocalResponseNorm)
+class _LocalResponseNorm(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.LocalResponseNorm", (op.p.size,),
+                         (("alpha", op.p.alpha), ("beta", op.p.beta), ("k", op.p.k)),
+                         ("size",), (("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)))
+
+
+# ---------------------------------------------------------------------- activations
+
+
+@renders(ReLU)
+class _ReLU(Rendering):
+    can_run_inplace = True
+    saves_output = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.ReLU", (), (("inplace", inplace),), (), (("inplace", False),))
+
+
+@renders(Tanh)
+class _Tanh(Rendering):
+    saves_output = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Tanh")
+
+
+@renders(Sigmoid)
+class _Sigmoid(Rendering):
+    saves_output = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Sigmoid")
+
+
+# ---------------------------------------------------------------------- pooling
+
+
+def _pool(op, ctor: str, *extra: tuple[str, object]) -> code.Call:
+    return code.Call(ctor, (), (("kernel_size", compact(op.kernel)),
+                                ("stride", compact(op.stride)),
+                                ("padding", compact(op.padding)),
+                                ("ceil_mode", op.p.ceil)) + extra,
+                     (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True)))
+
+
+@renders(MaxPool)
+class _MaxPool(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return _pool(op, "nn.MaxPool2d")
+
+
+@renders(AvgPool)
+class _AvgPool(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return _pool(op, "nn.AvgPool2d", ("count_include_pad", op.p.count_include_pad))
+
+
+@renders(AdaptiveAvgPool)
+class _AdaptiveAvgPool(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.AdaptiveAvgPool2d", (op.size,), (), ("output_size",))
+
+
+# ---------------------------------------------------------------------- merges
+
+
+@renders(Add)
+class _Add(Rendering):
+    functional = True
+    accumulates = True
+
+    def expression(self, op, args, inputs, output):
+        return code.Sum(tuple(args))
+
+
+@renders(Concat)
+class _Concat(Rendering):
+    functional = True
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.cat", (code.ListOf(tuple(args)), 1))
+
+
+@renders(Mean)
+class _Mean(Rendering):
+    functional = True
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.mean", (code.Call("torch.stack", (code.ListOf(tuple(args)),)),
+                                        0))
+
+
+# ---------------------------------------------------------------------- structure
+
+
+@renders(Flatten)
+class _Flatten(Rendering):
+    functional = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Flatten")
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.flatten", (args[0], 1))
+
+
+@renders(Identity)
+class _Identity(Rendering):
+    functional = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Identity")
+
+    def expression(self, op, args, inputs, output):
+        return args[0]
+
+
+@renders(Dropout)
+class _Dropout(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Dropout", (), (("p", op.p.p),))
+
+
+@renders(PadChannels)
+class _PadChannels(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        # On (N, C, H, W), a 3-D pad's front/back pair pads C.
+        extra = op.p.out - inputs[0].channels
+        return code.Call("nn.ConstantPad3d", ((0, 0, 0, 0, 0, extra), 0.0), (),
+                         ("padding", "value"))
+
+
+# ---------------------------------------------------------------------- random paths
+
+
+@renders(DropPath)
+class _DropPath(Rendering):
+    support, support_class = DROP_PATH_SOURCE, "DropPath"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("DropPath", (op.p.survival,),
+                         (("mode", op.p.mode), ("rescale", op.p.rescale)), ("survival",),
+                         (("mode", "batch"), ("rescale", "test")))
+
+
+@renders(Join)
+class _Join(Rendering):
+    support, support_class = JOIN_SOURCE, "Join"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("Join", (), (("drop", op.p.drop), ("column", op.p.column)), (),
+                         (("drop", 0.0), ("column", 0)))
+
+    def network_code(self, ops):
+        """Lines for the network's forward, and its methods: the per-batch choice of
+        one column that global drop-path makes (50% of batches in the paper)."""
+        scheme = {(op.p.columns, op.p.global_rate) for op in ops if op.p.column}
+        if not scheme:
+            return None
+        if len(scheme) > 1:
+            raise ValueError(f"joins disagree on (columns, global_rate): {sorted(scheme)}")
+        (columns, rate), = scheme
+        prologue = ["if self.training and not torch.jit.is_scripting():",
+                    "    self.choose_column()"]
+        method = [
+            "@torch.jit.unused",
+            "def choose_column(self) -> None:",
+            '    """Global drop-path (FractalNet): some batches run one column only."""',
+            f"    column = int(torch.randint(1, {int(columns) + 1}, ())) "
+            f"if float(torch.rand(())) < {float(rate)!r} else 0",
+            "    for module in self.modules():",
+            "        if isinstance(module, Join):",
+            "            module.chosen = column",
+        ]
+        return prologue, method
