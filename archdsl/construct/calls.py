@@ -19,7 +19,7 @@ class Calls(Placer):
 
     def layer(self, item: it.Call, frame: Frame) -> LayerCall:
         """The call an item writes, with its patches applied."""
-        value = self.evaluator.eval(item.expr.node, frame.env, item.expr.span)
+        value = self.evaluator.layer(item.expr.node, frame.env, item.expr.span)
         if isinstance(value, LayerCall):
             for name, patch in item.patches:
                 value = value.with_keyword(

@@ -4,7 +4,8 @@ Values are Python ints, floats, bools, strings, None and tuples (lists), plus
 `LayerCall`, the value of an op, block or stage call such as
 `conv(64, 3, stride=2)`. Names resolve, innermost first, through the
 environment given (lets, block arguments, params), then the constants
-`true`/`false`/`none`, then ops and blocks.
+`true`/`false`/`none`, then ops and blocks. Where a layer is written (`- relu`,
+a stage's block) an undefined name is an unknown op or block.
 """
 
 from __future__ import annotations
@@ -12,78 +13,22 @@ from __future__ import annotations
 import difflib
 import math
 import operator
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping
 
 from archdsl.diagnostics import error
 from archdsl.lang import expr as ast
-from archdsl.lang.designs import regnet
+from archdsl.lang.aliases import alias_of
+from archdsl.lang.builtins import BUILTINS, PARAMETERS
+from archdsl.lang.values import LayerCall, a_type, is_number, type_name, with_article
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.source import Span
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False,
              "none": None, "None": None}
 STAGE = "stage"
-
-
-@dataclass(frozen=True)
-class LayerCall:
-    """A call of an op, a block, or `stage`, with evaluated arguments."""
-
-    kind: str  # "op" | "block" | "stage"
-    name: str
-    args: tuple
-    kwargs: tuple[tuple[str, object], ...]
-    span: Span
-    arg_spans: tuple[Span, ...] = ()
-    kw_spans: tuple[Span, ...] = ()
-    # Names the arguments were written with (`conv(width, 3)` mentions `width`): the
-    # emitter names generated constructor parameters after them.
-    mentions: frozenset[str] = frozenset()
-
-    # Keyword arguments a patch set: they override a positional argument of that name.
-    patched: frozenset[str] = frozenset()
-
-    def with_keyword(self, name: str, value: object, span: Span) -> LayerCall:
-        """This call with keyword `name` set to `value` (a patch)."""
-        kwargs = [(k, v) for k, v in self.kwargs if k != name] + [(name, value)]
-        spans = [s for (k, _), s in zip(self.kwargs, self.kw_spans) if k != name] + [span]
-        return replace(self, kwargs=tuple(kwargs), kw_spans=tuple(spans),
-                       patched=self.patched | {name})
-
-    def kwarg_span(self, name: str) -> Span:
-        for (key, _), span in zip(self.kwargs, self.kw_spans):
-            if key == name:
-                return span
-        return self.span
-
-    def argument_span(self, position: int | None, name: str | None) -> Span:
-        """The span of an argument given by position, else by keyword, else the call."""
-        if position is not None and position < len(self.arg_spans):
-            return self.arg_spans[position]
-        if name is not None:
-            return self.kwarg_span(name)
-        return self.span
-
-
-def type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, LayerCall):
-        return f"layer `{value.name}`"
-    return {int: "int", float: "float", str: "string", tuple: "list",
-            type(None): "none"}.get(type(value), type(value).__name__)
-
-
-def a_type(value: object) -> str:
-    """`an int`, `a list`: the type of `value` with its article."""
-    return with_article(type_name(value))
-
-
-def with_article(word: str) -> str:
-    if word in ("none",) or word.startswith("layer"):
-        return word
-    return ("an " if word[0] in "aeiou" else "a ") + word
+# Importers of this module name the values and the builtins through it.
+__all__ = ["BUILTINS", "CONSTANTS", "STAGE", "Evaluator", "LayerCall", "a_type", "suggest",
+           "suggest_op", "type_name", "with_article"]
 
 
 def suggest(name: str, candidates: Collection[str]) -> str:
@@ -94,55 +39,16 @@ def suggest(name: str, candidates: Collection[str]) -> str:
     return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def suggest_op(name: str, ops: Collection[str], blocks: Collection[str] = (),
+               fallback: Collection[str] = ()) -> str:
+    """`did you mean ...?` for a name written as an op or block: the op it is another
+    framework's name for (`BatchNorm2d`: `bn`), else the closest ops and blocks, and
+    only where none is close, the closest of `fallback`; or ''."""
+    alias = alias_of(name, ops)
+    if alias is not None:
+        return f"did you mean `{alias}`?"
+    return suggest(name, {*ops, *blocks}) or suggest(name, fallback)
 
-
-# --------------------------------------------------------------------- builtins
-
-
-def _numbers(name: str, values: tuple) -> tuple:
-    if len(values) == 1 and isinstance(values[0], tuple):
-        values = values[0]
-    if not values:
-        raise TypeError(f"{name}() needs at least one number")
-    for v in values:
-        if not _is_number(v):
-            raise TypeError(f"{name}() takes numbers, got {a_type(v)}")
-    return values
-
-
-def _one_number(name: str, args: tuple) -> float | int:
-    if len(args) != 1 or not _is_number(args[0]):
-        raise TypeError(f"{name}() takes one number")
-    return args[0]
-
-
-def _round(*args):
-    if len(args) == 2 and _is_number(args[0]) and isinstance(args[1], int):
-        return round(args[0], args[1])
-    return int(round(_one_number("round", args)))
-
-
-def _len(*args):
-    if len(args) != 1 or not isinstance(args[0], (tuple, str)):
-        raise TypeError("len() takes one list")
-    return len(args[0])
-
-
-BUILTINS: dict[str, Callable] = {
-    "min": lambda *a: min(_numbers("min", a)),
-    "max": lambda *a: max(_numbers("max", a)),
-    "sum": lambda *a: sum(_numbers("sum", a)),
-    "abs": lambda *a: abs(_one_number("abs", a)),
-    "int": lambda *a: int(_one_number("int", a)),
-    "float": lambda *a: float(_one_number("float", a)),
-    "round": _round,
-    "ceil": lambda *a: math.ceil(_one_number("ceil", a)),
-    "floor": lambda *a: math.floor(_one_number("floor", a)),
-    "len": _len,
-    "regnet": regnet,
-}
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
@@ -163,7 +69,26 @@ class Evaluator:
         self._mentions: dict[int, tuple[ast.Call, frozenset[str]]] = {}
 
     def eval(self, node: ast.Expr, env: Mapping[str, object], host: Span) -> object:
-        self.steps += 1
+        self._charge(1, node, host)
+        method = getattr(self, "_" + type(node).__name__)
+        return method(node, env, host)
+
+    def layer(self, node: ast.Expr, env: Mapping[str, object], host: Span) -> object:
+        """Evaluate an expression written where a layer goes (`- relu`, `- bn if a else
+        identity`): there an undefined name is an unknown op or block."""
+        if isinstance(node, ast.Name) and not self._defined(node.id, env):
+            self._charge(1, node, host)
+            raise self._unknown_layer(node.id, node, env, host)
+        if isinstance(node, ast.IfExp):  # `relu if act == 'relu' else hardswish`
+            self._charge(1, node, host)
+            chosen = node.then if self._bool(self.eval(node.cond, env, host), node.cond,
+                                             host) else node.orelse
+            return self.layer(chosen, env, host)
+        return self.eval(node, env, host)
+
+    def _charge(self, steps: int, node: ast.Expr, host: Span) -> None:
+        """Count `steps` of work (a node, or the elements a slice or a sum goes over)."""
+        self.steps += steps
         if self.steps > self.limits.max_eval_steps:
             raise error("E0500", f"expanding the spec evaluates more than "
                         f"{self.limits.max_eval_steps} expression nodes",
@@ -171,8 +96,6 @@ class Evaluator:
                         label="the count passes the limit here",
                         help="evaluate large lists once, as params, not in every copy; or "
                              "raise Limits.max_eval_steps")
-        method = getattr(self, "_" + type(node).__name__)
-        return method(node, env, host)
 
     # -- leaves
 
@@ -190,9 +113,27 @@ class Evaluator:
             return LayerCall("block", node.id, (), (), host.slice(node.start, node.end))
         known = set(env) | set(self.ops) | set(self.blocks) | set(BUILTINS) | \
             {"true", "false", "none"}
+        alias = alias_of(node.id, self.ops)  # `act=ReLU`: an argument may name an op
         raise error("E0301", f"undefined name `{node.id}`", host.slice(node.start, node.end),
-                    help=suggest(node.id, known) or
+                    help=f"did you mean `{alias}`?" if alias else suggest(node.id, known) or
                     "names are params, block arguments, `let` values, ops and blocks")
+
+    def _defined(self, name: str, env: Mapping[str, object]) -> bool:
+        return name in env or name in CONSTANTS or name in self.ops or name in self.blocks
+
+    def _unknown_layer(self, name: str, node: ast.Expr, env, host: Span):
+        """E0304 for a name written as a layer or called. Suggested: ops and blocks, and
+        only where none is close, values that hold a layer (`act: relu`), or for a call,
+        builtins."""
+        called = isinstance(node, ast.Call)
+        where = node.func if called else node
+        fallback = set(BUILTINS) if called else \
+            {k for k, v in env.items() if isinstance(v, LayerCall)}
+        blocks = {*self.blocks, STAGE} if called else self.blocks
+        return error("E0304", f"unknown op or block `{name}`",
+                     host.slice(where.start, where.end),
+                     help=suggest_op(name, self.ops, blocks, fallback) or
+                     "ops are listed in the README; blocks are defined under `blocks:`")
 
     def _ListExpr(self, node: ast.ListExpr, env, host):
         return self._checked(tuple(self.eval(item, env, host) for item in node.items),
@@ -213,12 +154,30 @@ class Evaluator:
                         f"{len(target)}", span)
         return target[index]
 
+    def _Slice(self, node: ast.Slice, env, host):
+        """`target[lower:upper]`, bounds as Python's: negative from the end, clamped."""
+        target = self.eval(node.target, env, host)
+        if not isinstance(target, tuple):
+            raise error("E0302", f"cannot slice {a_type(target)}",
+                        host.slice(node.start, node.end))
+        bounds = []
+        for bound in (node.lower, node.upper):
+            value = None if bound is None else self.eval(bound, env, host)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise error("E0302", f"a slice bound must be an int, not {a_type(value)} "
+                            f"{value!r}", host.slice(bound.start, bound.end),
+                            help="`//` divides to an int (`n // 2`); `int(x)` truncates")
+            bounds.append(value)
+        result = target[bounds[0]:bounds[1]]
+        self._charge(len(result), node, host)
+        return result
+
     def _Unary(self, node: ast.Unary, env, host):
         value = self.eval(node.operand, env, host)
         span = host.slice(node.start, node.end)
         if node.op == "not":
             return not self._bool(value, node.operand, host)
-        if not _is_number(value):
+        if not is_number(value):
             raise error("E0302", f"unary `{node.op}` needs a number, not {a_type(value)}", span)
         return self._checked(-value if node.op == "-" else value, span)
 
@@ -228,7 +187,7 @@ class Evaluator:
         span = host.slice(node.start, node.end)
         if node.op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
             return self._checked(left + right, span)
-        if not (_is_number(left) and _is_number(right)):
+        if not (is_number(left) and is_number(right)):
             raise error("E0302", f"`{node.op}` needs two numbers, got {a_type(left)} "
                         f"and {a_type(right)}", span)
         if node.op in ("/", "//", "%") and right == 0:
@@ -262,7 +221,7 @@ class Evaluator:
         for op, right_node in node.rest:
             right = self.eval(right_node, env, host)
             ordered = op not in ("==", "!=")
-            if ordered and not ((_is_number(left) and _is_number(right)) or
+            if ordered and not ((is_number(left) and is_number(right)) or
                                 (type(left) is type(right) and isinstance(left, str))):
                 raise error("E0302", f"cannot compare {type_name(left)} {op} "
                             f"{type_name(right)}", host.slice(node.start, node.end))
@@ -280,19 +239,13 @@ class Evaluator:
 
     def _Call(self, node: ast.Call, env, host):
         name = node.func.id
-        args = tuple(self.eval(a, env, host) for a in node.args)
+        # A stage's first argument is written where a layer goes: the block it copies.
+        args = tuple((self.layer if name == STAGE and i == 0 else self.eval)(a, env, host)
+                     for i, a in enumerate(node.args))
         kwargs = tuple((k.name, self.eval(k.value, env, host)) for k in node.kwargs)
         span = host.slice(node.start, node.end)
         if name in BUILTINS and name not in env:
-            if kwargs:
-                raise error("E0303", f"{name}() takes no keyword arguments",
-                            host.slice(node.kwargs[0].start, node.kwargs[0].end))
-            try:
-                return self._checked(BUILTINS[name](*args), span)
-            except TypeError as exc:
-                raise error("E0302", str(exc), span) from None
-            except (OverflowError, ValueError) as exc:
-                raise error("E0305", f"{name}() fails: {exc}", span) from None
+            return self._builtin(node, args, kwargs, host)
         if name == STAGE:
             kind = "stage"
         elif name in self.ops:
@@ -300,15 +253,31 @@ class Evaluator:
         elif name in self.blocks:
             kind = "block"
         else:
-            known = set(self.ops) | set(self.blocks) | set(BUILTINS) | {STAGE}
-            raise error("E0304", f"unknown op or block `{name}`",
-                        host.slice(node.func.start, node.func.end),
-                        help=suggest(name, known) or
-                        "ops are listed in the README; blocks are defined under `blocks:`")
+            raise self._unknown_layer(name, node, env, host)
         return LayerCall(kind, name, args, kwargs, span,
                          tuple(host.slice(a.start, a.end) for a in node.args),
                          tuple(host.slice(k.start, k.end) for k in node.kwargs),
                          self._names_in_arguments(node))
+
+    def _builtin(self, node: ast.Call, args: tuple, kwargs: tuple, host: Span):
+        name, span = node.func.id, host.slice(node.start, node.end)
+        parameters = PARAMETERS.get(name, ())
+        for keyword in node.kwargs:
+            where = host.slice(keyword.start, keyword.end)
+            if not parameters:
+                raise error("E0303", f"{name}() takes no keyword arguments", where)
+            if keyword.name not in parameters or parameters.index(keyword.name) < len(args):
+                given = "has no argument" if keyword.name not in parameters else "got twice"
+                raise error("E0303", f"{name}() {given} `{keyword.name}`", where,
+                            help=f"its arguments are {', '.join(parameters)}")
+        # The elements of a list argument are work too: `sum(widths)` in every copy.
+        self._charge(sum(len(a) for a in args if isinstance(a, tuple)), node, host)
+        try:
+            return self._checked(BUILTINS[name](*args, **dict(kwargs)), span)
+        except TypeError as exc:
+            raise error("E0302", str(exc), span) from None
+        except (OverflowError, ValueError) as exc:
+            raise error("E0305", f"{name}() fails: {exc}", span) from None
 
     def _names_in_arguments(self, node: ast.Call) -> frozenset[str]:
         """The names a call's arguments mention, found once per call node (a call in a

@@ -46,6 +46,15 @@ class Index(Expr):
 
 
 @dataclass(frozen=True)
+class Slice(Expr):
+    """`target[lower:upper]`; a bound left out is None."""
+
+    target: Expr
+    lower: Expr | None
+    upper: Expr | None
+
+
+@dataclass(frozen=True)
 class Unary(Expr):
     op: str  # "-" | "+" | "not"
     operand: Expr
@@ -107,6 +116,7 @@ _PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placehol
 _TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "`(`",
     "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "COMMA": "`,`", "EQUAL": "`=`",
+    "COLON": "`:`",
     "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
     "$END": "the end of the expression", "IF": "`if`", "ELSE": "`else`", "NOT": "`not`",
     "AND": "`and`", "OR": "`or`", "POW": "`**`",
@@ -142,6 +152,9 @@ class _ToAst(Transformer):
 
     def index(self, meta, children):
         return Index(*_span(meta), children[0], children[1])
+
+    def slice(self, meta, children):
+        return Slice(*_span(meta), *children)
 
     def unary(self, meta, children):
         return Unary(*_span(meta), str(children[0]), children[1])

@@ -1,0 +1,82 @@
+"""The builtin functions of the expression language: plain Python functions of
+values, each raising TypeError (a wrong argument) or ValueError (no result)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from archdsl.lang.designs import regnet
+from archdsl.lang.values import a_type, is_number, type_name
+
+
+def _numbers(name: str, values: tuple) -> tuple:
+    """The numbers of `min(a, b, …)` or, as Python's, `min(list)`."""
+    if not values:
+        raise TypeError(f"{name}() takes a list or numbers")
+    if len(values) == 1 and isinstance(values[0], tuple):
+        values = values[0]
+        if not values and name != "sum":  # sum([]) is 0, as in Python
+            raise ValueError("the list is empty")
+    for v in values:
+        if not is_number(v):
+            raise TypeError(f"{name}() takes numbers, got {a_type(v)}")
+    return values
+
+
+def _one_number(name: str, args: tuple) -> float | int:
+    if len(args) != 1 or not is_number(args[0]):
+        raise TypeError(f"{name}() takes one number")
+    return args[0]
+
+
+def _round(*args):
+    if len(args) == 2 and is_number(args[0]) and isinstance(args[1], int):
+        return round(args[0], args[1])
+    return int(round(_one_number("round", args)))
+
+
+def _len(*args):
+    if len(args) != 1 or not isinstance(args[0], (tuple, str)):
+        raise TypeError("len() takes one list")
+    return len(args[0])
+
+
+def make_divisible(v, divisor, min_value=None) -> int:
+    """torchvision.models._utils._make_divisible (from TF's MobileNet): `v` rounded to
+    the nearest multiple of `divisor`, at least `min_value` (default `divisor`), and
+    never more than 10% below `v`."""
+    if not is_number(v):
+        raise TypeError(f"make_divisible() takes a number `v`, got {a_type(v)}")
+    if not (isinstance(divisor, int) and not isinstance(divisor, bool) and divisor > 0):
+        raise TypeError(f"make_divisible() takes a positive int `divisor`, got "
+                        f"{type_name(divisor)} {divisor!r}")
+    if min_value is None:
+        min_value = divisor
+    elif not isinstance(min_value, int) or isinstance(min_value, bool):
+        raise TypeError(f"make_divisible() takes an int `min_value`, got {a_type(min_value)}")
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:  # rounding down removed more than 10%
+        new_v += divisor
+    return new_v
+
+
+BUILTINS: dict[str, Callable] = {
+    "min": lambda *a: min(_numbers("min", a)),
+    "max": lambda *a: max(_numbers("max", a)),
+    "sum": lambda *a: sum(_numbers("sum", a)),
+    "abs": lambda *a: abs(_one_number("abs", a)),
+    "int": lambda *a: int(_one_number("int", a)),
+    "float": lambda *a: float(_one_number("float", a)),
+    "round": _round,
+    "ceil": lambda *a: math.ceil(_one_number("ceil", a)),
+    "floor": lambda *a: math.floor(_one_number("floor", a)),
+    "len": _len,
+    "make_divisible": make_divisible,
+    "regnet": regnet,
+}
+# The parameters of the builtins that take keyword arguments (the others take none).
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "make_divisible": ("v", "divisor", "min_value"),
+    "regnet": ("w_0", "w_a", "w_m", "depth", "group_width", "bottleneck"),
+}

@@ -1,0 +1,73 @@
+"""The values expressions evaluate to: Python ints, floats, bools, strings, None and
+tuples (lists), plus `LayerCall`, the value of an op, block or stage call; and
+how a message names their types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from archdsl.source import Span
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """A call of an op, a block, or `stage`, with evaluated arguments."""
+
+    kind: str  # "op" | "block" | "stage"
+    name: str
+    args: tuple
+    kwargs: tuple[tuple[str, object], ...]
+    span: Span
+    arg_spans: tuple[Span, ...] = ()
+    kw_spans: tuple[Span, ...] = ()
+    # Names the arguments were written with (`conv(width, 3)` mentions `width`): the
+    # emitter names generated constructor parameters after them.
+    mentions: frozenset[str] = frozenset()
+
+    # Keyword arguments a patch set: they override a positional argument of that name.
+    patched: frozenset[str] = frozenset()
+
+    def with_keyword(self, name: str, value: object, span: Span) -> LayerCall:
+        """This call with keyword `name` set to `value` (a patch)."""
+        kwargs = [(k, v) for k, v in self.kwargs if k != name] + [(name, value)]
+        spans = [s for (k, _), s in zip(self.kwargs, self.kw_spans) if k != name] + [span]
+        return replace(self, kwargs=tuple(kwargs), kw_spans=tuple(spans),
+                       patched=self.patched | {name})
+
+    def kwarg_span(self, name: str) -> Span:
+        for (key, _), span in zip(self.kwargs, self.kw_spans):
+            if key == name:
+                return span
+        return self.span
+
+    def argument_span(self, position: int | None, name: str | None) -> Span:
+        """The span of an argument given by position, else by keyword, else the call."""
+        if position is not None and position < len(self.arg_spans):
+            return self.arg_spans[position]
+        if name is not None:
+            return self.kwarg_span(name)
+        return self.span
+
+
+def type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, LayerCall):
+        return f"layer `{value.name}`"
+    return {int: "int", float: "float", str: "string", tuple: "list",
+            type(None): "none"}.get(type(value), type(value).__name__)
+
+
+def a_type(value: object) -> str:
+    """`an int`, `a list`: the type of `value` with its article."""
+    return with_article(type_name(value))
+
+
+def with_article(word: str) -> str:
+    if word in ("none",) or word.startswith("layer"):
+        return word
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
