@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from archdsl.lang.designs import regnet
+from archdsl.lang.designs import make_divisible, regnet
 from archdsl.lang.values import a_type, is_number, type_name
 
 
@@ -42,23 +42,17 @@ def _len(*args):
     return len(args[0])
 
 
-def make_divisible(v, divisor, min_value=None) -> int:
-    """torchvision.models._utils._make_divisible (from TF's MobileNet): `v` rounded to
-    the nearest multiple of `divisor`, at least `min_value` (default `divisor`), and
-    never more than 10% below `v`."""
+def _make_divisible(v, divisor, min_value=None) -> int:
+    """designs.make_divisible, with its arguments checked."""
     if not is_number(v):
         raise TypeError(f"make_divisible() takes a number `v`, got {a_type(v)}")
     if not (isinstance(divisor, int) and not isinstance(divisor, bool) and divisor > 0):
         raise TypeError(f"make_divisible() takes a positive int `divisor`, got "
                         f"{type_name(divisor)} {divisor!r}")
-    if min_value is None:
-        min_value = divisor
-    elif not isinstance(min_value, int) or isinstance(min_value, bool):
+    if min_value is not None and (not isinstance(min_value, int) or
+                                  isinstance(min_value, bool)):
         raise TypeError(f"make_divisible() takes an int `min_value`, got {a_type(min_value)}")
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:  # rounding down removed more than 10%
-        new_v += divisor
-    return new_v
+    return make_divisible(v, divisor, min_value)
 
 
 BUILTINS: dict[str, Callable] = {
@@ -72,7 +66,7 @@ BUILTINS: dict[str, Callable] = {
     "ceil": lambda *a: math.ceil(_one_number("ceil", a)),
     "floor": lambda *a: math.floor(_one_number("floor", a)),
     "len": _len,
-    "make_divisible": make_divisible,
+    "make_divisible": _make_divisible,
     "regnet": regnet,
 }
 # The parameters of the builtins that take keyword arguments (the others take none).

@@ -17,10 +17,13 @@ import math
 QUANT = 8
 
 
-def _make_divisible(value: float, divisor: int) -> int:
-    """torchvision.models._utils._make_divisible with min_value = divisor."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * value else new
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision.models._utils._make_divisible (from TF's MobileNet): `value` rounded
+    to the nearest multiple of `divisor`, at least `min_value` (default `divisor`), and
+    never more than 10% below `value`."""
+    new = max(divisor if min_value is None else min_value,
+              int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new  # rounding down removed > 10%
 
 
 def regnet(w_0, w_a, w_m, depth, group_width, bottleneck=1.0) -> tuple:
@@ -46,6 +49,6 @@ def regnet(w_0, w_a, w_m, depth, group_width, bottleneck=1.0) -> tuple:
             stage_depths.append(1)
     inner = [int(w * bottleneck) for w in stage_widths]
     groups = [min(group_width, w) for w in inner]
-    inner = [_make_divisible(w, g) for w, g in zip(inner, groups)]
+    inner = [make_divisible(w, g) for w, g in zip(inner, groups)]
     stage_widths = [int(w / bottleneck) for w in inner]
     return tuple(stage_widths), tuple(stage_depths), tuple(groups)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from archdsl.diagnostics import SpecError, error
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
-from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest
+from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest_op
 from archdsl.lang.init import InitDecl
 from archdsl.lang.items import Item, ItemParser, SExpr
 from archdsl.lang.patch import Patch
@@ -143,7 +143,7 @@ def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable,
           ops: Collection[str]) -> InitDecl:
     if record.op is not None and record.op not in ops:
         raise error("E0304", f"unknown op `{record.op}`", table.value(path + ("op",)),
-                    help=suggest(record.op, ops) or "init rules select ops by name")
+                    help=suggest_op(record.op, ops) or "init rules select ops by name")
     when = parser.expr(raw["when"], path + ("when",)) if "when" in raw else \
         SExpr(ast.Const(0, 0, True), table.value(path))
     weight, bias = (parser.expr(raw[k], path + (k,)) if raw.get(k) is not None else None
