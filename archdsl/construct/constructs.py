@@ -42,20 +42,24 @@ class Constructs(Placer):
 
     def residual(self, item: it.Residual, frame: Frame, x: str) -> str:
         merge = self.merge_op(item.merge, frame)
+        drop_path = None if item.drop_path is None else self.drop_path(item.drop_path, frame)
+        skip = self.skip_applies(item, frame)
         shortcut_first = OPS[merge.name].shortcut_first
         body = self.part(item.body, frame, x, "out")
-        if item.drop_path is not None:
-            body = self.drop_path(item.drop_path, frame, body)
+        if not skip:  # `when:` is false: post(body(x)), the body's members unchanged
+            self.hold_names(item, frame, merge, drop_path)
+            return self.part(item.post, frame, body, "out")
+        if drop_path is not None:
+            body = self.place_node(frame, drop_path, [body])
+        if item.when is not None:  # the emitter names the skip's flag after what it reads
+            merge = replace(merge, mentions=merge.mentions | ast.names_in(item.when.node))
         shortcut, ghost = x, None
         if item.shortcut is not None:
             keeps_shape = self.graph.shape(body) == self.graph.shape(x)
             if not shortcut_first and keeps_shape:
                 if isinstance(item.shortcut, it.Named):  # its name stays taken
-                    named = item.shortcut
-                    name = named.name if isinstance(named.name, str) else \
-                        self.render(named.name, frame.env, frame.scope)
-                    ghost = Ghost(self.claim(frame.scope, name, "shortcut", named.span), x, "", 1)
-                    frame.scope.reserved.add(name)
+                    name = self.hold_shortcut_name(item.shortcut, frame)
+                    ghost = Ghost(name, x, "", 1)
             else:
                 shortcut = self.part(item.shortcut, frame, x, "identity")
         inputs = [shortcut, body] if shortcut_first else [body, shortcut]
@@ -81,8 +85,39 @@ class Constructs(Placer):
             outs.append(self.part(path, frame, x, hint))
         return self.place_node(frame, self.merge_op(item.merge, frame), outs, hint=frame.hint)
 
-    def drop_path(self, value: it.SExpr, frame: Frame, x: str) -> str:
-        """A drop_path node on a residual's body: a survival probability or a schedule."""
+    def skip_applies(self, item: it.Residual, frame: Frame) -> bool:
+        """Whether the residual's skip is applied here: its `when:`, true by default."""
+        if item.when is None:
+            return True
+        value = self.evaluator.eval(item.when.node, frame.env, item.when.span)
+        if not isinstance(value, bool):
+            raise error("E0202", f"`when` needs true or false, not {a_type(value)} {value!r}",
+                        item.when.where,
+                        help="write a condition, e.g. `stride == 1 and in_channels == out`")
+        return value
+
+    def hold_names(self, item: it.Residual, frame: Frame, merge: LayerCall,
+                   drop_path: LayerCall | None) -> None:
+        """Where `when:` leaves the skip out, the names its members would take stay
+        taken, so that every later member is named as where the skip is applied."""
+        scope = frame.scope
+        for call in (drop_path, merge):
+            if call is not None:
+                scope.reserved.add(scope.allocate(call.name))
+        if isinstance(item.shortcut, it.Named):
+            scope.member_names().claim(self.hold_shortcut_name(item.shortcut, frame))
+
+    def hold_shortcut_name(self, named: it.Named, frame: Frame) -> str:
+        """A named shortcut left out: its name, claimed and kept from later members."""
+        name = named.name if isinstance(named.name, str) else \
+            self.render(named.name, frame.env, frame.scope)
+        name = self.claim(frame.scope, name, "shortcut", named.span)
+        frame.scope.reserved.add(name)
+        return name
+
+    def drop_path(self, value: it.SExpr, frame: Frame) -> LayerCall:
+        """The drop_path a residual's `drop_path:` gives: a survival probability, a
+        schedule `linear(p)`, or a call `drop_path(survival, mode=…, rescale=…)`."""
         node = value.node
         linear = isinstance(node, ast.Call) and node.func.id == "linear"
         target = node.args[0] if linear and len(node.args) == 1 and not node.kwargs else node
@@ -90,15 +125,21 @@ class Constructs(Placer):
             raise error("E0303", "linear() takes one argument: the final survival probability",
                         value.where)
         survival = self.evaluator.eval(target, frame.env, value.span)
+        if not linear and isinstance(survival, LayerCall) and survival.kind == "op" and \
+                survival.name == "drop_path":
+            OPS["drop_path"].bind(survival)  # checked where `when:` leaves it out too
+            return survival
         if isinstance(survival, bool) or not isinstance(survival, (int, float)) or \
                 not 0 < survival <= 1:
-            raise error("E0203", f"`drop_path` takes a survival probability in (0, 1] or "
-                        f"linear(p), not {survival!r}", value.where)
+            found = a_type(survival) if isinstance(survival, LayerCall) else \
+                f"{a_type(survival)} {survival!r}"
+            raise error("E0203", f"`drop_path` takes a survival probability in (0, 1], "
+                        f"linear(p) or drop_path(survival, mode=…, rescale=…), not {found}",
+                        value.where)
         # With linear(p) the schedule pass sets each node's survival from its depth.
         kwargs = (("linear_to", float(survival)),) if linear else ()
-        call = LayerCall("op", "drop_path", (1.0 if linear else float(survival),), kwargs,
+        return LayerCall("op", "drop_path", (1.0 if linear else float(survival),), kwargs,
                          value.where)
-        return self.place_node(frame, call, [x])
 
     def repeat(self, item: it.Repeat, frame: Frame, x: str) -> str:
         count = self.evaluator.eval(item.count.node, frame.env, item.count.span)

@@ -6,8 +6,9 @@ become constructor parameters, named after the block's arguments and `let`
 values where their values match (`width`, `stride`), else after the block's
 input and output channels, else after the member and argument they feed
 (`conv2_stride`). A member present in some instances only (a shortcut
-projection) becomes an optional submodule with a boolean parameter.
-Instances whose structure differs get variant classes: `Block`, `Block2`, ….
+projection) becomes an optional submodule with a boolean parameter, and so does
+a residual's skip that some instances lack (emit/skips.py). Instances whose
+structure differs otherwise get variant classes: `Block`, `Block2`, ….
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 
 from archdsl.emit import code
 from archdsl.emit.instances import Instance
-from archdsl.names import RESERVED, Namespace
+from archdsl.emit.skips import pad, skipped_steps
+from archdsl.names import MODULE_ATTRIBUTES, RESERVED, Namespace
 
 WILD = "<absent>"
 # Constructor arguments that come from the input's shape, not from the spec's text.
@@ -55,6 +57,8 @@ class Group:
     optional: set[str] = field(default_factory=set)
     absent: set[str] = field(default_factory=set)
     ctors: dict[str, object] = field(default_factory=dict)  # local -> ctor with Var holes
+    # Forward steps (by position) that run under a flag: a residual's skip some lack.
+    skips: dict[int, Param] = field(default_factory=dict)
 
 
 def _same(a: object, b: object) -> bool:
@@ -95,14 +99,15 @@ class Grouper:
         for group in self.groups:
             if group.key == key and group.signature == signature and \
                     _compatible(group.members, members):
-                for local, skel in members.items():
-                    if group.members[local] == WILD:
-                        group.members[local] = skel
+                _merge_skeletons(group.members, members)
                 group.instances.append(inst)
                 break
         else:
-            group = Group(key, [inst], signature, members)
-            self.groups.append(group)
+            group = next((g for g in self.groups if g.key == key and
+                          _join_skipping(g, inst, members, signature)), None)
+            if group is None:
+                group = Group(key, [inst], signature, members)
+                self.groups.append(group)
         self.group_of[inst.scope.path] = group
         self.instance_of[inst.scope.path] = inst
 
@@ -190,7 +195,11 @@ class Grouper:
                     built[where[0]][local],
                     lambda pos, leaf, local=local: code.Var(group.holes[(local, pos)].name)
                     if (local, pos) in group.holes else leaf)
+        self._skip_flags(group, used)
+        skip_flags = [p.values for p in group.skips.values()]
         for local in [m for m in group.instances[0].members if m in group.optional]:
+            if [built[i][local] is not None for i in range(n)] in skip_flags:
+                continue  # a drop_path of the skip: constructed where the skip is
             name = used.create(local if local not in used else f"with_{local}")
             group.params.append(Param(name, [built[i][local] is not None for i in range(n)],
                                       flag=True))
@@ -198,6 +207,29 @@ class Grouper:
         group.params.sort(key=lambda p: p.has_default)
         for i, inst in enumerate(group.instances):
             inst.param_values = {p.name: p.values[i] for p in group.params}
+
+    @staticmethod
+    def _skip_flags(group: Group, used: Namespace) -> None:
+        """A boolean parameter, kept as an attribute, for each skip some instances lack:
+        named after a block argument or `let` value that the skip's `when:` names and
+        that holds where the skip is applied, else `use_res_connect` (torchvision's)."""
+        template = group.instances[0]
+        attributes = MODULE_ATTRIBUTES | set(template.members)
+        flags: dict[tuple, Param] = {}
+        for index, step in enumerate(template.steps):
+            vector = [not inst.steps[index].skipped for inst in group.instances]
+            if all(vector) or step.kind != "expr":
+                continue
+            if tuple(vector) not in flags:
+                mentions = template.mentions.get(step.local, frozenset())
+                name = next((name for name, values, _ in _candidates(group.instances)
+                             if name in mentions and name not in attributes and
+                             all(_same(v, w) for v, w in zip(values, vector)) and
+                             used.claim(name)), None) or \
+                    used.create("use_res_connect", avoid=attributes)
+                flags[tuple(vector)] = Param(name, vector, flag=True)
+                group.params.append(flags[tuple(vector)])
+            group.skips[index] = flags[tuple(vector)]
 
     def _mentioned(self, group: Group, candidates, vector, mentions, used) -> Param | None:
         """The parameter for a block argument or `let` value that the member's own spec
@@ -258,6 +290,41 @@ def _candidates(instances: list[Instance]) -> list[tuple[str, list]]:
 
 def _compatible(a: dict[str, object], b: dict[str, object]) -> bool:
     return all(a[k] == b[k] or WILD in (a[k], b[k]) for k in a)
+
+
+def _merge_skeletons(into: dict[str, object], members: dict[str, object]) -> None:
+    for local, skel in members.items():
+        if into[local] == WILD:
+            into[local] = skel
+
+
+def _join_skipping(group: Group, inst: Instance, members: dict[str, object],
+                   signature: tuple) -> bool:
+    """Join `inst` to `group` if they differ by skips only (emit/skips.py): `inst` lacks
+    steps the group's first instance has, or the group's instances all lack steps that
+    `inst` has (then `inst` becomes the first). Whichever lacks them is padded."""
+    template = group.instances[0]
+    skipped = skipped_steps(template, inst)
+    if skipped is not None:
+        padded = {local: members.get(local, WILD) for local in template.members}
+        if not _compatible(group.members, padded):
+            return False
+        pad(inst, template, skipped)
+        _merge_skeletons(group.members, padded)
+        group.instances.append(inst)
+        return True
+    if any(step.skipped for other in group.instances for step in other.steps):
+        return False
+    skips = [skipped_steps(inst, other) for other in group.instances]
+    padded = {local: group.members.get(local, WILD) for local in inst.members}
+    if None in skips or not _compatible(padded, members):
+        return False
+    for other, skipped in zip(group.instances, skips):
+        pad(other, inst, skipped)
+    _merge_skeletons(padded, members)
+    group.members, group.signature = padded, signature
+    group.instances.insert(0, inst)
+    return True
 
 
 def _step_signature(inst: Instance) -> tuple:

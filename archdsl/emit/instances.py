@@ -31,6 +31,9 @@ class Step:
     in_types: list[TensorType]
     auxiliary: bool = False  # an auxiliary head: run in training mode only
     inplace: bool = False  # a merge that may accumulate into its first input (`out += x`)
+    # Absent from this instance, which another of its class has: its first input flows on
+    # (a residual's skip where its `when:` is false). Set by emit.generalize.
+    skipped: bool = False
 
 
 @dataclass

@@ -185,6 +185,8 @@ def _class(out: _Writer, group: Group, graph: Graph, file_name: str,
         out.add(code.format_lines(code.Call("super().__init__", ctors), INDENT * 2))
         return
     out.add([f"{INDENT * 2}super().__init__()"])
+    for flag in dict.fromkeys(p.name for p in group.skips.values()):
+        out.add([f"{INDENT * 2}self.{flag} = {flag}"])
     for local, ctor in group.ctors.items():
         comment = _source_comment(graph, group, local, file_name)
         target = f"self.{local} = "
@@ -266,13 +268,16 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
         args = [code.Var(var[v]) for v in inputs]
         for v in inputs:
             uses[v] -= 1
-        target = _target(step, inputs[0], var, uses, live, naming.module)
+        # A skip's step, where it runs, replaces its first input (dead after it).
+        target = var[inputs[0]] if index in group.skips else \
+            _target(step, inputs[0], var, uses, live, naming.module)
         var[step.output] = target
         live[target] = step.output
         origin = _step_origins(group, index)
         if step.kind == "optional" or step.local in group.optional:
-            out.add([f"{INDENT * 2}{target} = {args[0].name}",
-                     f"{INDENT * 2}if self.{step.local} is not None:",
+            out.add(([f"{INDENT * 2}{target} = {args[0].name}"] if target != args[0].name
+                     else []) +
+                    [f"{INDENT * 2}if self.{step.local} is not None:",
                      f"{INDENT * 3}{target} = self.{step.local}({args[0].name})"], origin)
             continue
         if step.kind == "call":
@@ -293,10 +298,14 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
             continue
         if isinstance(value, code.Var) and value.name == target:
             continue  # identity: nothing to do
+        indent = INDENT * 2
+        if index in group.skips:  # a residual's skip that some instances lack
+            out.add([f"{indent}if self.{group.skips[index].name}:"])
+            indent += INDENT
         if step.inplace and args[0].name == target:  # torchvision's `out += identity`
-            out.add([f"{INDENT * 2}{target} += {args[1].name}{comment}"], origin)
+            out.add([f"{indent}{target} += {args[1].name}{comment}"], origin)
             continue
-        out.add(code.format_lines(value, INDENT * 2, f"{target} = ", comment=comment), origin)
+        out.add(code.format_lines(value, indent, f"{target} = ", comment=comment), origin)
     names = [var[v] for v in returned]
     if not (root and graph.outputs):
         out.add([f"{INDENT * 2}return {names[0]}"])
@@ -370,7 +379,7 @@ def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict,
             name = f"{base}_{k}"
         return name
     hint = step.hint if step.hint and step.hint not in module else None
-    if hint and (free(hint) or var.get(first_input) == hint):
+    if hint and (free(hint) or var.get(first_input) == hint and uses[first_input] <= 0):
         return hint
     if uses[first_input] <= 0 and first_input in var:
         return var[first_input]
@@ -386,6 +395,6 @@ def _step_origins(group: Group, index: int) -> tuple[str, ...]:
     out = []
     for inst in group.instances:
         step = inst.steps[index] if index < len(inst.steps) else None
-        if step is not None and step.local:
+        if step is not None and step.local and not step.skipped:
             out.append(".".join(inst.scope.path + (step.local,)))
     return tuple(out)

@@ -77,6 +77,7 @@ class Residual:
     post: Item | None
     drop_path: SExpr | None
     span: Span
+    when: SExpr | None = None  # where the skip applies; elsewhere post(body(x))
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ class ItemParser:
         raw, here = data["residual"], path + ("residual",)
         merge = self.expr(raw["merge"], here + ("merge",)) if "merge" in raw else \
             SExpr(ast.Name(0, len("residual"), "add"), self.table.key(here))  # the default
-        drop_path = raw.get("drop_path")
+        drop_path, when = raw.get("drop_path"), raw.get("when")
         return Residual(
             body=self.item(raw["body"], here + ("body",)),
             shortcut=self.optional(raw.get("shortcut"), here + ("shortcut",)),
@@ -254,6 +255,7 @@ class ItemParser:
             post=self.optional(raw.get("post"), here + ("post",)),
             drop_path=None if drop_path is None else self.expr(drop_path, here + ("drop_path",)),
             span=self.table.key(here),
+            when=None if when is None else self.expr(when, here + ("when",)),
         )
 
     def _auxiliary(self, data: dict, path: Path, span: Span) -> Head:

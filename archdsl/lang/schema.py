@@ -52,6 +52,10 @@ class Record(BaseModel):
 class ResidualRecord(Record):
     """out = post(merge(body(x), shortcut(x)))."""
 
+    when: ExprData = Field(
+        None, description="Where the skip applies, e.g. `stride == 1 and in_channels == out` "
+                          "(MobileNetV2's use_res_connect); where false the residual is "
+                          "post(body(x)), with the same members. Default: always.")
     body: ItemData = Field(description="The residual branch.")
     shortcut: ItemData = Field(
         None, description="Applied to the input only where the body changes its shape; "
@@ -65,7 +69,9 @@ class ResidualRecord(Record):
         None, description="Stochastic depth: the probability of keeping the body in training, "
                           "or `linear(p)`: decaying linearly over the network's residuals to p "
                           "(Huang et al., arXiv:1603.09382). In eval mode the body is scaled "
-                          "by that probability.")
+                          "by that probability. Or a call `drop_path(survival, mode='sample', "
+                          "rescale='train')` (torchvision's StochasticDepth(1 - survival, "
+                          "'row')).")
 
 
 class ResidualItem(Record):
