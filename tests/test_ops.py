@@ -23,10 +23,17 @@ def make(name: str, *args, **kwargs):
                                     (SPAN,) * len(args), (SPAN,) * len(kwargs)))
 
 
-def module_of(op, inputs: list[TensorType]) -> torch.nn.Module:
+def names_for(op) -> dict:
+    """What an emitted constructor sees: torch, nn, and the op's helper module if any."""
+    names = {"torch": torch, "nn": torch.nn, "Tensor": torch.Tensor}
+    exec(rendering(op).support, names)  # our own helper source, in a test
+    return names
+
+
+def module_of(op, inputs: list[TensorType], inplace: bool = False) -> torch.nn.Module:
     output = op.infer(inputs)
-    text = code.render(rendering(op).module(op, inputs, output))
-    return eval(text, {"nn": torch.nn})  # our own emitted constructor, in a test
+    text = code.render(rendering(op).module(op, inputs, output, inplace))
+    return eval(text, names_for(op))  # our own emitted constructor, in a test
 
 
 def check_against_torch(op, shape: tuple[int, ...]) -> None:
@@ -45,7 +52,7 @@ def check_against_torch(op, shape: tuple[int, ...]) -> None:
 
 def module_of_unchecked(op, inputs):
     text = code.render(rendering(op).module(op, inputs, inputs[0]))
-    return eval(text, {"nn": torch.nn})
+    return eval(text, names_for(op))
 
 
 @settings(max_examples=60, deadline=None)
@@ -82,6 +89,14 @@ def test_pool_rules_match_torch(size, kernel, stride, pad, ceil, kind):
     ("sigmoid", (), (4,)),
     ("lrn", (5,), (16, 5, 5)),
     ("pad_channels", (24,), (16, 4, 4)),
+    ("relu6", (), (4, 3, 3)),
+    ("silu", (), (4, 3, 3)),
+    ("hardswish", (), (4, 3, 3)),
+    ("hardsigmoid", (), (4, 1, 1)),
+    ("gelu", (), (6,)),
+    ("gelu", ("tanh",), (4, 3, 3)),
+    ("chunk", (2, 1), (6, 3, 3)),
+    ("channel_shuffle", (3,), (6, 3, 3)),
 ])
 def test_fixed_ops_match_torch(name, args, shape):
     check_against_torch(make(name, *args), shape)
@@ -125,6 +140,167 @@ def test_merges():
         OPS["add"](None).infer([a, b])
     with pytest.raises(OpError, match="spatial"):
         OPS["concat"](None).infer([a, TensorType((16, 4, 4))])
+    gate = TensorType((16, 1, 1))
+    assert OPS["mul"](None).infer([gate, a]) == a  # squeeze-and-excitation's scale * input
+    assert OPS["mul"](None).infer([gate, a, gate]) == a
+    with pytest.raises(OpError, match=r"got \(16, 1, 1\) and \(32, 8, 8\) \(channels differ\)"):
+        OPS["mul"](None).infer([gate, b])
+    assert OPS["add"].same_shape_merge and not OPS["mul"].same_shape_merge
+
+
+dims = st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3)
+
+
+@settings(max_examples=80, deadline=None)
+@given(a=dims, b=dims)
+def test_mul_broadcasts_as_torch(a, b):
+    """`mul` accepts what PyTorch broadcasts among inputs of one rank, and renders to it."""
+    op = make("mul")
+    inputs = [TensorType(tuple(a)), TensorType(tuple(b))]
+    ta, tb = torch.randn(2, *a), torch.randn(2, *b)
+    try:
+        output = op.infer(inputs)
+    except OpError as exc:
+        assert f"{inputs[0]} and {inputs[1]}" in exc.message
+        if len(a) == len(b):
+            with pytest.raises(RuntimeError):
+                torch.mul(ta, tb)
+        return
+    text = code.render(rendering(op).expression(op, [code.Var("a"), code.Var("b")], inputs,
+                                                output))
+    y = eval(text, {"torch": torch, "a": ta, "b": tb})  # our own emitted expression
+    assert torch.equal(y, ta * tb)
+    assert tuple(y.shape[1:]) == output.dims
+    assert op.other_flops(inputs, output) == output.numel
+
+
+@settings(max_examples=60, deadline=None)
+@given(channels=st.integers(1, 12), chunks=st.integers(1, 5), index=st.integers(0, 5))
+def test_chunk_rules_match_torch(channels, chunks, index):
+    """chunk is torch.chunk where it gives `chunks` equal slices, and an error elsewhere."""
+    op = make("chunk", chunks, index)
+    inputs = [TensorType((channels, 3, 3))]
+    x = torch.randn(2, channels, 3, 3)
+    pieces = x.chunk(chunks, 1)
+    equal = len(pieces) == chunks and len({p.shape[1] for p in pieces}) == 1
+    try:
+        output = op.infer(inputs)
+    except OpError:
+        assert not equal or index >= chunks
+        return
+    y = module_of(op, inputs)(x)
+    assert equal and torch.equal(y, pieces[index])
+    assert tuple(y.shape[1:]) == output.dims
+    assert op.param_count(inputs) == 0 and op.other_flops(inputs, output) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(channels=st.integers(1, 12), groups=st.integers(1, 6), size=st.integers(1, 3))
+def test_channel_shuffle_is_torchvisions(channels, groups, size):
+    from torchvision.models.shufflenetv2 import channel_shuffle
+
+    op = make("channel_shuffle", groups)
+    inputs = [TensorType((channels, size, size + 1))]
+    x = torch.randn(2, channels, size, size + 1)
+    try:
+        output = op.infer(inputs)
+    except OpError:
+        with pytest.raises(RuntimeError):
+            channel_shuffle(x, groups)
+        return
+    y = module_of(op, inputs)(x)
+    assert torch.equal(y, channel_shuffle(x, groups))
+    assert tuple(y.shape[1:]) == output.dims
+
+
+def test_layout_errors_are_located():
+    with pytest.raises(OpError, match="chunks=3 does not divide channels=8") as info:
+        make("chunk", 3, 0).infer([TensorType((8, 4, 4))])
+    assert (info.value.code, info.value.arg) == ("E0401", "chunks")
+    with pytest.raises(OpError, match="index=2 is out of range for chunks=2") as info:
+        make("chunk", 2, 2).infer([TensorType((8, 4, 4))])
+    assert info.value.arg == "index"
+    with pytest.raises(OpError, match="groups=3 does not divide channels=8") as info:
+        make("channel_shuffle", 3).infer([TensorType((8, 4, 4))])
+    assert (info.value.code, info.value.arg) == ("E0401", "groups")
+    with pytest.raises(SpecError, match="input should be 'none' or 'tanh'"):
+        make("gelu", "erf")
+
+
+def test_gelu_renders_its_approximation():
+    x = torch.linspace(-4, 4, 50).reshape(1, 50)
+    for approximate in ("none", "tanh"):
+        module = module_of(make("gelu", approximate=approximate), [TensorType((50,))])
+        torch.testing.assert_close(module(x), torch.nn.functional.gelu(x, approximate=approximate))
+    assert code.render(rendering(make("gelu")).module(make("gelu"), [], None)) == "nn.GELU()"
+
+
+# A sample of every one-input op: shape and arguments.
+SAMPLES = {
+    "conv": ((6, 3), (4, 5, 5)),
+    "bn": ((), (4, 5, 5)),
+    "lrn": ((3,), (4, 5, 5)),
+    "relu": ((), (4, 5, 5)),
+    "relu6": ((), (4, 5, 5)),
+    "silu": ((), (4, 5, 5)),
+    "hardswish": ((), (4, 5, 5)),
+    "hardsigmoid": ((), (4, 5, 5)),
+    "gelu": ((), (4, 5, 5)),
+    "tanh": ((), (4, 5, 5)),
+    "sigmoid": ((), (4, 5, 5)),
+    "maxpool": ((2,), (4, 5, 5)),
+    "avgpool": ((2,), (4, 5, 5)),
+    "adaptive_avgpool": ((2,), (4, 5, 5)),
+    "gap": ((), (4, 5, 5)),
+    "flatten": ((), (4, 5, 5)),
+    "linear": ((3,), (6,)),
+    "dropout": ((0.5,), (4, 5, 5)),
+    "identity": ((), (4, 5, 5)),
+    "pad_channels": ((6,), (4, 5, 5)),
+    "drop_path": ((0.8,), (4, 5, 5)),
+    "chunk": ((2, 1), (4, 5, 5)),
+    "channel_shuffle": ((2,), (4, 5, 5)),
+}
+ACTIVATIONS = {"relu", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "tanh", "sigmoid"}
+
+
+def test_every_one_input_op_has_a_sample():
+    ops = {name for name, cls in OPS.items() if cls.max_inputs == 1}
+    assert ops <= set(SAMPLES), f"add a sample to SAMPLES: {sorted(ops - set(SAMPLES))}"
+
+
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_saves_output_is_what_backward_reads(name):
+    """The emitter lets the op after this one overwrite its output in place unless
+    `saves_output`: that must hold wherever autograd keeps the output for backward, in
+    either form of the op (in place or not)."""
+    args, shape = SAMPLES[name]
+    op = make(name, *args)
+    render = rendering(op)
+    inputs = [TensorType(shape)]
+    torch.manual_seed(0)
+    data = torch.randn(2, *shape)
+    expected = None
+    for inplace in sorted({False, render.can_run_inplace}):
+        torch.manual_seed(1)
+        module = module_of(op, inputs, inplace).train()
+        x = data.clone().requires_grad_().clone()  # not a leaf, so it may be overwritten
+        torch.manual_seed(2)
+        y = module(x)
+        saved = [getattr(y.grad_fn, key) for key in dir(y.grad_fn) if key.startswith("_saved_")]
+        reads = any(isinstance(t, torch.Tensor) and _storage(t) == _storage(y) for t in saved)
+        if name in ACTIVATIONS:
+            assert render.saves_output == reads, (inplace, y.grad_fn)
+        else:
+            assert render.saves_output or not reads, (inplace, y.grad_fn)
+        if inplace:
+            assert _storage(y) == _storage(x)  # it did run in place
+        expected = y.detach() if expected is None else expected
+        torch.testing.assert_close(y.detach(), expected)  # in place computes the same
 
 
 def test_costs():

@@ -1,8 +1,8 @@
 """Helper modules the generated files bring with them.
 
-Neither stochastic depth nor FractalNet's join exists in torch.nn, so the
-emitter writes the source of a small module for each into every file that
-uses it; the file stays self-contained.
+Stochastic depth, FractalNet's join and ShuffleNet's channel split and shuffle
+have no module in torch.nn, so the emitter writes the source of a small module
+for each into every file that uses it; the file stays self-contained.
 """
 
 DROP_PATH_SOURCE = '''
@@ -69,4 +69,39 @@ class Join(nn.Module):
 
     def extra_repr(self) -> str:
         return f"drop={self.drop}, column={self.column}"
+'''.strip("\n")
+
+CHUNK_SOURCE = '''
+class Chunk(nn.Module):
+    """The `index`-th of `chunks` equal slices of the channels (ShuffleNetV2's
+    channel split, Ma et al., arXiv:1807.11164): a view of the input."""
+
+    def __init__(self, chunks: int, index: int) -> None:
+        super().__init__()
+        self.chunks = chunks
+        self.index = index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.chunk(self.chunks, 1)[self.index]
+
+    def extra_repr(self) -> str:
+        return f"chunks={self.chunks}, index={self.index}"
+'''.strip("\n")
+
+CHANNEL_SHUFFLE_SOURCE = '''
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle (Zhang et al., arXiv:1707.01083): the channels
+    as a (groups, C / groups) grid, transposed; torchvision's `channel_shuffle`."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        x = x.unflatten(1, [self.groups, shape[1] // self.groups])
+        return x.transpose(1, 2).reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
 '''.strip("\n")

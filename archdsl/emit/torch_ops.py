@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from archdsl.emit import code
-from archdsl.emit.helpers import DROP_PATH_SOURCE, JOIN_SOURCE
-from archdsl.ops.activation import ReLU, Sigmoid, Tanh
+from archdsl.emit.helpers import (
+    CHANNEL_SHUFFLE_SOURCE,
+    CHUNK_SOURCE,
+    DROP_PATH_SOURCE,
+    JOIN_SOURCE,
+)
+from archdsl.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
 from archdsl.ops.base import Op, compact
 from archdsl.ops.conv import Conv
+from archdsl.ops.layout import ChannelShuffle, Chunk
 from archdsl.ops.linear import Linear
-from archdsl.ops.merge import Add, Concat, Mean
+from archdsl.ops.merge import Add, Concat, Mean, Mul
 from archdsl.ops.norm import BatchNorm, LocalResponseNorm
 from archdsl.ops.pool import AdaptiveAvgPool, AvgPool, MaxPool
 from archdsl.ops.stochastic import DropPath, Join
@@ -301,3 +307,100 @@ class _Join(Rendering):
             "            module.chosen = column",
         ]
         return prologue, method
+
+
+# ---------------------------------------------------------------------- modern activations
+#
+# torchvision runs these in place (Conv2dNormActivation passes inplace=True); the emitter
+# decides per use. None of them saves its output for backward: relu6 (hardtanh), silu,
+# hardswish and hardsigmoid save their input, and their in-place forms save a copy of the
+# input before overwriting it, so an op after them may overwrite their output
+# (tests/test_ops.py reads what autograd saves).
+
+
+def _inplace_activation(ctor: str, inplace: bool) -> code.Call:
+    return code.Call(ctor, (), (("inplace", inplace),), (), (("inplace", False),))
+
+
+@renders(ReLU6)
+class _ReLU6(Rendering):
+    can_run_inplace = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return _inplace_activation("nn.ReLU6", inplace)
+
+
+@renders(SiLU)
+class _SiLU(Rendering):
+    can_run_inplace = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return _inplace_activation("nn.SiLU", inplace)
+
+
+@renders(Hardswish)
+class _Hardswish(Rendering):
+    can_run_inplace = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return _inplace_activation("nn.Hardswish", inplace)
+
+
+@renders(Hardsigmoid)
+class _Hardsigmoid(Rendering):
+    can_run_inplace = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return _inplace_activation("nn.Hardsigmoid", inplace)
+
+
+@renders(GELU)
+class _GELU(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.GELU", (), (("approximate", op.p.approximate),), (),
+                         (("approximate", "none"),))
+
+
+# ---------------------------------------------------------------------- broadcasting product
+
+
+@renders(Mul)
+class _Mul(Rendering):
+    # Never `out *= x`: the body's output is a (C, 1, 1) gate that cannot hold the
+    # product, and mul's backward reads both inputs.
+    functional = True
+
+    def expression(self, op, args, inputs, output):
+        product = args[0]
+        for arg in args[1:]:
+            product = code.Call("torch.mul", (product, arg))
+        return product
+
+
+# ---------------------------------------------------------------------- channel layout
+#
+# Modules, not forward expressions: their arguments then become constructor arguments
+# that differ between the instances of one block class, as a conv's do (a class's forward
+# is written from its first instance, so an argument in an expression would be that
+# instance's for all). Their outputs may
+# share memory with their inputs (a chunk is a view; a shuffle with one group, or one
+# channel per group, returns its input), so nothing may overwrite them in place: what
+# `saves_output` forbids.
+
+
+@renders(Chunk)
+class _Chunk(Rendering):
+    support, support_class = CHUNK_SOURCE, "Chunk"
+    saves_output = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("Chunk", (op.p.chunks, op.p.index), (), ("chunks", "index"))
+
+
+@renders(ChannelShuffle)
+class _ChannelShuffle(Rendering):
+    support, support_class = CHANNEL_SHUFFLE_SOURCE, "ChannelShuffle"
+    saves_output = True
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("ChannelShuffle", (op.p.groups,), (), ("groups",))

@@ -3,6 +3,7 @@
 from archdsl.ops import (  # noqa: F401
     activation,
     conv,
+    layout,
     linear,
     merge,
     norm,
