@@ -258,12 +258,7 @@ def test_activations_run_in_place_where_backward_allows_and_train_alike():
 @pytest.mark.parametrize("op", [
     "chunk(1, 0)",
     "channel_shuffle(1)",
-    pytest.param("identity", marks=pytest.mark.xfail(
-        strict=True, reason="identity's output is its input, and the emitter lets the op "
-                            "after it overwrite that in place")),
-    pytest.param("flatten", marks=pytest.mark.xfail(
-        strict=True, reason="flatten's output is a view of its input, and the emitter lets "
-                            "the op after it overwrite that in place")),
+    "identity", "flatten", "dropout",
 ])
 def test_nothing_overwrites_a_view_of_a_value_another_path_reads(op):
     """Here `op` returns its input's memory, which the other path reads too: the relu

@@ -83,10 +83,18 @@ class Builder:
         return uses
 
     def _inplace(self, scope: Scope, value: str, uses: Counter) -> bool:
-        """May a member overwrite `value`? Only if it is the sole reader of a fresh value."""
-        if value == scope.input or uses[value] != 1:
-            return False
-        return not rendering(self.graph.node(value).op).saves_output
+        """May a member overwrite `value`? Only if it is the sole reader of a fresh value:
+        not the scope's input, not kept for a backward pass, and, where `value` shares
+        its input's memory (identity, a view), the same holds for that input."""
+        while True:
+            if value == scope.input or uses[value] != 1:
+                return False
+            render = rendering(self.graph.node(value).op)
+            if render.saves_output:
+                return False
+            if not render.aliases_input:
+                return True
+            (value,) = self.graph.inputs(value)
 
     # -- constructors
 

@@ -45,6 +45,9 @@ class Rendering:
     can_run_inplace: ClassVar[bool] = False
     # Its backward reads its output, so nothing may overwrite that output in place.
     saves_output: ClassVar[bool] = False
+    # Its output may be its input's memory (identity, a view): overwriting the output
+    # overwrites the input, so whoever would run in place over it asks the input too.
+    aliases_input: ClassVar[bool] = False
     # Of two inputs, may accumulate into the first when it is dead: `out += identity`.
     accumulates: ClassVar[bool] = False
     # Python source of a helper nn.Module the generated file needs (written once per file),
@@ -230,6 +233,7 @@ class _Mean(Rendering):
 @renders(Flatten)
 class _Flatten(Rendering):
     functional = True
+    aliases_input = True  # a view
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("nn.Flatten")
@@ -241,6 +245,7 @@ class _Flatten(Rendering):
 @renders(Identity)
 class _Identity(Rendering):
     functional = True
+    aliases_input = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("nn.Identity")
@@ -251,6 +256,7 @@ class _Identity(Rendering):
 
 @renders(Dropout)
 class _Dropout(Rendering):
+    aliases_input = True  # in eval mode it returns its input
     def module(self, op, inputs, output, inplace=False):
         return code.Call("nn.Dropout", (), (("p", op.p.p),))
 
@@ -269,6 +275,7 @@ class _PadChannels(Rendering):
 
 @renders(DropPath)
 class _DropPath(Rendering):
+    aliases_input = True  # in eval mode with rescale='train' it returns its input
     support, support_class = DROP_PATH_SOURCE, "DropPath"
 
     def module(self, op, inputs, output, inplace=False):
@@ -382,16 +389,14 @@ class _Mul(Rendering):
 # Modules, not forward expressions: their arguments then become constructor arguments
 # that differ between the instances of one block class, as a conv's do (a class's forward
 # is written from its first instance, so an argument in an expression would be that
-# instance's for all). Their outputs may
-# share memory with their inputs (a chunk is a view; a shuffle with one group, or one
-# channel per group, returns its input), so nothing may overwrite them in place: what
-# `saves_output` forbids.
+# instance's for all). Their outputs may share memory with their inputs (a chunk is a
+# view; a shuffle with one group, or one channel per group, returns its input).
 
 
 @renders(Chunk)
 class _Chunk(Rendering):
     support, support_class = CHUNK_SOURCE, "Chunk"
-    saves_output = True
+    aliases_input = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("Chunk", (op.p.chunks, op.p.index), (), ("chunks", "index"))
@@ -400,7 +405,7 @@ class _Chunk(Rendering):
 @renders(ChannelShuffle)
 class _ChannelShuffle(Rendering):
     support, support_class = CHANNEL_SHUFFLE_SOURCE, "ChannelShuffle"
-    saves_output = True
+    aliases_input = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("ChannelShuffle", (op.p.groups,), (), ("groups",))
