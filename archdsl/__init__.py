@@ -1,10 +1,10 @@
 """archdsl: a declarative architecture language and compiler for convolutional networks."""
 
-from archdsl.api import Architecture, build, check, compile_source, load
+from archdsl.api import Architecture, build, check, compile_source, load, register_op
 from archdsl.diagnostics import Diagnostic, SpecError
 from archdsl.limits import Limits
 from archdsl.weights import WeightReport, transfer
 
 __all__ = ["Architecture", "Diagnostic", "Limits", "SpecError", "WeightReport", "build",
-           "check", "compile_source", "load", "transfer"]
+           "check", "compile_source", "load", "register_op", "transfer"]
 __version__ = "0.1.0"

@@ -8,13 +8,17 @@ from functools import cached_property
 
 from archdsl.construct import construct
 from archdsl.diagnostics import Diagnostic, error
+from archdsl.emit.torch_ops import Rendering, renders
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
+from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE
 from archdsl.lang.load import Spec, load_spec
 from archdsl.lang.params import Override, parse_set, python_override
 from archdsl.lang.patch import Patch
 from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.names import RESERVED, identifier_problem
 from archdsl.ops import OPS
+from archdsl.ops.base import Op, Params, register
 from archdsl.passes import cost, inference, rf, schedule, validate
 from archdsl.passes.init_rules import rule_coverage
 from archdsl.summary import summarize
@@ -121,3 +125,38 @@ def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
     from archdsl.runtime import instantiate
 
     return instantiate(arch.emitted, rule_coverage(arch.graph))
+
+
+def register_op(op: type[Op], rendering: type[Rendering]) -> type[Op]:
+    """Add an op of your own, and how PyTorch writes it, to the ops specs can name.
+
+    `op` says what it computes (params, shape rule, cost; see archdsl/ops/base.py),
+    `rendering` how the generated file writes it (archdsl/emit/torch_ops.py). Only
+    Python that imports archdsl can add an op: a spec can never name or import code.
+    docs/ops.md has a worked example."""
+    if not (isinstance(op, type) and issubclass(op, Op)):
+        raise TypeError(f"register_op takes an Op subclass, not {op!r}")
+    if not (isinstance(rendering, type) and issubclass(rendering, Rendering)):
+        raise TypeError(f"register_op takes a Rendering subclass, not {rendering!r}")
+    name = getattr(op, "name", None)
+    problem = identifier_problem(name) or (
+        f"`{name}` is a builtin of the expression language"
+        if name in BUILTINS or name in CONSTANTS or name == STAGE else "")
+    if problem:
+        raise ValueError(f"op name: {problem}")
+    if not issubclass(op.Params, Params):
+        raise TypeError(f"`{name}`.Params must subclass archdsl.ops.base.Params")
+    if op.other_flops is Op.other_flops:
+        raise TypeError(f"op `{name}` states no cost rule: define other_flops (0 included)")
+    if rendering.module is Rendering.module and rendering.expression is Rendering.expression:
+        raise TypeError(f"the rendering of `{name}` has neither module() nor expression()")
+    if rendering.support_class and (not rendering.support_class.isidentifier() or
+                                    rendering.support_class in RESERVED):
+        raise ValueError(f"support_class `{rendering.support_class}` is not a free name")
+    register(op)
+    try:
+        renders(op)(rendering)
+    except ValueError:
+        del OPS[name]
+        raise
+    return op
