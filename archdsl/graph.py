@@ -163,6 +163,9 @@ class Graph:
         self.scopes: dict[tuple[str, ...], Scope] = {}
         self.dag.add_node(INPUT, node=Node(INPUT, InputOp(input_type), None, (), INPUT,
                                            shape=input_type))
+        # Each node's inputs in order; the DAG's edges say the same without the order
+        # (and once for a node read twice), and networkx's algorithms run on them.
+        self._inputs: dict[str, list[str]] = {INPUT: []}
         self.output: str = INPUT
         self.heads: dict[str, str] = {}  # auxiliary head name -> its output node
         # The training-mode return value when heads exist: (type name, [(field, node)]).
@@ -189,6 +192,7 @@ class Graph:
         self.dag.add_node(node.name, node=node)
         for port, src in enumerate(inputs):
             self.dag.add_edge(src, node.name, port=port)
+        self._inputs[node.name] = list(inputs)
         return node
 
     # -- editing (transforms such as the inference form)
@@ -199,8 +203,10 @@ class Graph:
         (source,) = self.inputs(name)
         for consumer in self.consumers(name):
             self.dag.add_edge(source, consumer, port=self.dag.edges[name, consumer]["port"])
+            self._inputs[consumer] = [source if s == name else s for s in self._inputs[consumer]]
         node = self.node(name)
         self.dag.remove_node(name)
+        del self._inputs[name]
         scope = self.scope(node.scope)
         scope.children = [c for c in scope.children
                           if not (isinstance(c, Member) and c.node == name)]
@@ -220,6 +226,8 @@ class Graph:
         name = ".".join(path)
         doomed = [n.name for n in self.ops() if n.name == name or n.scope[:len(path)] == path]
         self.dag.remove_nodes_from(doomed)
+        for name in doomed:
+            del self._inputs[name]
         for inner in [p for p in self.scopes if p[:len(path)] == path]:
             del self.scopes[inner]
         parent = self.scope(path[:-1])
@@ -232,8 +240,8 @@ class Graph:
         return self.dag.nodes[name]["node"]
 
     def inputs(self, name: str) -> list[str]:
-        edges = sorted(self.dag.in_edges(name, data="port"), key=lambda e: e[2])
-        return [src for src, _, _ in edges]
+        """The nodes `name` reads, in the order of its inputs (a node read twice, twice)."""
+        return list(self._inputs[name])
 
     def consumers(self, name: str) -> list[str]:
         return list(self.dag.successors(name))
