@@ -73,7 +73,8 @@ def test_schema_is_json(cli):
     code, out, err = cli("schema")
     schema = json.loads(out)
     assert schema["title"] == "archdsl spec"
-    assert "network" in schema["required"]
+    assert "network" in schema["else"]["required"]  # a child spec (`extends:`) may omit it
+    assert schema["then"]["required"] == ["archdsl", "extends"]
 
 
 def test_console_script_runs():

@@ -227,6 +227,11 @@ def json_schema() -> dict:
         defs.update(sub.pop("$defs", {}))
         defs[record.__name__] = sub
     defs["Item"] = ITEM_JSON_SCHEMA
+    # A child spec's keys are checked after its parent's are merged in (lang/extends.py):
+    # the file itself needs only what says it is one.
+    schema["if"] = {"required": ["extends"]}
+    schema["then"] = {"required": ["archdsl", "extends"]}
+    schema["else"] = {"required": schema.pop("required")}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return _link_items(schema)
 
