@@ -47,7 +47,7 @@ class DropPath(nn.Module):
 
 class ConvNormAct(nn.Sequential):
     """conv_norm_act: torchvision's Conv2dNormActivation with SiLU, or without
-    activation if `act` is false. (efficientnet_b3.yaml:35)
+    activation if `act` is false. (efficientnet_b0.yaml:35)
     """
 
     def __init__(
@@ -76,16 +76,16 @@ class ConvNormAct(nn.Sequential):
 
 class SqueezeExcitation(nn.Module):
     """squeeze_excitation: torchvision's SqueezeExcitation with SiLU; the gate scales
-    the input's channels. (efficientnet_b3.yaml:44)
+    the input's channels. (efficientnet_b0.yaml:44)
     """
 
     def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_b3.yaml:49
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # efficientnet_b3.yaml:50
-        self.activation = nn.SiLU(inplace=True)  # efficientnet_b3.yaml:51
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # efficientnet_b3.yaml:52
-        self.scale_activation = nn.Sigmoid()  # efficientnet_b3.yaml:53
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_b0.yaml:49
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # efficientnet_b0.yaml:50
+        self.activation = nn.SiLU(inplace=True)  # efficientnet_b0.yaml:51
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # efficientnet_b0.yaml:52
+        self.scale_activation = nn.Sigmoid()  # efficientnet_b0.yaml:53
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -100,7 +100,7 @@ class SqueezeExcitation(nn.Module):
 
 class ConvNormAct2(nn.Sequential):
     """conv_norm_act: torchvision's Conv2dNormActivation with SiLU, or without
-    activation if `act` is false. (efficientnet_b3.yaml:35)
+    activation if `act` is false. (efficientnet_b0.yaml:35)
     """
 
     def __init__(self, in_channels: int, out: int) -> None:
@@ -113,7 +113,7 @@ class ConvNormAct2(nn.Sequential):
 class Mbconv(nn.Module):
     """mbconv: torchvision's MBConv: 1x1 expansion (where the expand ratio is not 1),
     depthwise conv, squeeze-and-excitation to a quarter of the input's channels,
-    1x1 projection. (efficientnet_b3.yaml:56)
+    1x1 projection. (efficientnet_b0.yaml:56)
     """
 
     def __init__(
@@ -124,7 +124,7 @@ class Mbconv(nn.Module):
     ) -> None:
         super().__init__()
         self.use_res_connect = use_res_connect
-        self.block = nn.Sequential(  # efficientnet_b3.yaml:67
+        self.block = nn.Sequential(  # efficientnet_b0.yaml:67
             ConvNormAct(
                 in_channels=expanded,
                 out=expanded,
@@ -137,7 +137,7 @@ class Mbconv(nn.Module):
         )
         self.drop_path = None
         if use_res_connect:
-            self.drop_path = DropPath(  # efficientnet_b3.yaml:73
+            self.drop_path = DropPath(  # efficientnet_b0.yaml:73
                 0.9923076923076923,
                 mode="sample",
                 rescale="train",
@@ -156,7 +156,7 @@ class Mbconv(nn.Module):
 class Mbconv2(nn.Module):
     """mbconv: torchvision's MBConv: 1x1 expansion (where the expand ratio is not 1),
     depthwise conv, squeeze-and-excitation to a quarter of the input's channels,
-    1x1 projection. (efficientnet_b3.yaml:56)
+    1x1 projection. (efficientnet_b0.yaml:56)
     """
 
     def __init__(
@@ -173,7 +173,7 @@ class Mbconv2(nn.Module):
     ) -> None:
         super().__init__()
         self.use_res_connect = use_res_connect
-        self.block = nn.Sequential(  # efficientnet_b3.yaml:67
+        self.block = nn.Sequential(  # efficientnet_b0.yaml:67
             ConvNormAct(in_channels=in_channels, out=expanded, layer0_padding=0),
             ConvNormAct(
                 in_channels=expanded,
@@ -188,7 +188,7 @@ class Mbconv2(nn.Module):
         )
         self.drop_path = None
         if use_res_connect:
-            self.drop_path = DropPath(  # efficientnet_b3.yaml:73
+            self.drop_path = DropPath(  # efficientnet_b0.yaml:73
                 drop_path_survival,
                 mode="sample",
                 rescale="train",
@@ -205,11 +205,11 @@ class Mbconv2(nn.Module):
 
 
 class EfficientnetB3(nn.Module):
-    """The efficientnet_b3 network (efficientnet_b3.yaml:76)."""
+    """The efficientnet_b3 network (efficientnet_b0.yaml:76)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # efficientnet_b3.yaml:77
+        self.features = nn.Sequential(  # efficientnet_b0.yaml:77
             ConvNormAct(in_channels=3, out=40, layer0_padding=1, kernel=3, stride=2),
             nn.Sequential(
                 Mbconv(expanded=40, block_squeeze=10, use_res_connect=False),
@@ -487,8 +487,8 @@ class EfficientnetB3(nn.Module):
             ),
             ConvNormAct(in_channels=384, out=1536, layer0_padding=0),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_b3.yaml:86
-        # efficientnet_b3.yaml:88
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_b0.yaml:86
+        # efficientnet_b0.yaml:88
         self.classifier = nn.Sequential(nn.Dropout(p=0.3), nn.Linear(1536, 1000))
         self.init_weights()
 
@@ -503,13 +503,13 @@ class EfficientnetB3(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # efficientnet_b3.yaml:91
+            if isinstance(module, nn.Conv2d):  # efficientnet_b0.yaml:91
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            if isinstance(module, nn.BatchNorm2d):  # efficientnet_b3.yaml:94
+            if isinstance(module, nn.BatchNorm2d):  # efficientnet_b0.yaml:94
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-            if isinstance(module, nn.Linear):  # efficientnet_b3.yaml:97
+            if isinstance(module, nn.Linear):  # efficientnet_b0.yaml:97
                 nn.init.uniform_(module.weight, a=-0.03162277660168379, b=0.03162277660168379)
                 nn.init.zeros_(module.bias)

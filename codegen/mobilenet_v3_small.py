@@ -13,7 +13,7 @@ __all__ = ["MobilenetV3Small"]
 
 class ConvBnAct(nn.Sequential):
     """conv_bn_act: torchvision's Conv2dNormActivation; `act` is 'HS' (hard-swish),
-    'RE' (ReLU) or 'none'. (mobilenet_v3_small.yaml:45)
+    'RE' (ReLU) or 'none'. (mobilenet_v3_large.yaml:45)
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class ConvBnAct(nn.Sequential):
 
 class ConvBnAct2(nn.Sequential):
     """conv_bn_act: torchvision's Conv2dNormActivation; `act` is 'HS' (hard-swish),
-    'RE' (ReLU) or 'none'. (mobilenet_v3_small.yaml:45)
+    'RE' (ReLU) or 'none'. (mobilenet_v3_large.yaml:45)
     """
 
     def __init__(
@@ -71,16 +71,16 @@ class ConvBnAct2(nn.Sequential):
 
 class SqueezeExcitation(nn.Module):
     """squeeze_excitation: x * hardsigmoid(fc2(relu(fc1(avgpool(x))))), fc1 to a
-    quarter of the channels. (mobilenet_v3_small.yaml:57)
+    quarter of the channels. (mobilenet_v3_large.yaml:57)
     """
 
     def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mobilenet_v3_small.yaml:63
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # mobilenet_v3_small.yaml:64
-        self.activation = nn.ReLU(inplace=True)  # mobilenet_v3_small.yaml:65
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # mobilenet_v3_small.yaml:66
-        self.scale_activation = nn.Hardsigmoid(inplace=True)  # mobilenet_v3_small.yaml:67
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mobilenet_v3_large.yaml:63
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # mobilenet_v3_large.yaml:64
+        self.activation = nn.ReLU(inplace=True)  # mobilenet_v3_large.yaml:65
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # mobilenet_v3_large.yaml:66
+        self.scale_activation = nn.Hardsigmoid(inplace=True)  # mobilenet_v3_large.yaml:67
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -95,7 +95,7 @@ class SqueezeExcitation(nn.Module):
 
 class ConvBnAct3(nn.Sequential):
     """conv_bn_act: torchvision's Conv2dNormActivation; `act` is 'HS' (hard-swish),
-    'RE' (ReLU) or 'none'. (mobilenet_v3_small.yaml:45)
+    'RE' (ReLU) or 'none'. (mobilenet_v3_large.yaml:45)
     """
 
     def __init__(self, in_channels: int, out: int) -> None:
@@ -107,12 +107,12 @@ class ConvBnAct3(nn.Sequential):
 
 class InvertedResidual(nn.Module):
     """inverted_residual: One row of `setting` (torchvision's
-    InvertedResidualConfig), its widths scaled. (mobilenet_v3_small.yaml:70)
+    InvertedResidualConfig), its widths scaled. (mobilenet_v3_large.yaml:70)
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.block = nn.Sequential(  # mobilenet_v3_small.yaml:84
+        self.block = nn.Sequential(  # mobilenet_v3_large.yaml:84
             ConvBnAct2(
                 in_channels=16,
                 out=16,
@@ -133,7 +133,7 @@ class InvertedResidual(nn.Module):
 
 class InvertedResidual2(nn.Module):
     """inverted_residual: One row of `setting` (torchvision's
-    InvertedResidualConfig), its widths scaled. (mobilenet_v3_small.yaml:70)
+    InvertedResidualConfig), its widths scaled. (mobilenet_v3_large.yaml:70)
     """
 
     def __init__(
@@ -145,7 +145,7 @@ class InvertedResidual2(nn.Module):
     ) -> None:
         super().__init__()
         self.use_res_connect = use_res_connect
-        self.block = nn.Sequential(  # mobilenet_v3_small.yaml:84
+        self.block = nn.Sequential(  # mobilenet_v3_large.yaml:84
             ConvBnAct2(in_channels=in_channels, out=expanded, layer0_padding=0),
             ConvBnAct2(
                 in_channels=expanded,
@@ -168,7 +168,7 @@ class InvertedResidual2(nn.Module):
 
 class InvertedResidual3(nn.Module):
     """inverted_residual: One row of `setting` (torchvision's
-    InvertedResidualConfig), its widths scaled. (mobilenet_v3_small.yaml:70)
+    InvertedResidualConfig), its widths scaled. (mobilenet_v3_large.yaml:70)
     """
 
     def __init__(
@@ -182,7 +182,7 @@ class InvertedResidual3(nn.Module):
     ) -> None:
         super().__init__()
         self.use_res_connect = use_res_connect
-        self.block = nn.Sequential(  # mobilenet_v3_small.yaml:84
+        self.block = nn.Sequential(  # mobilenet_v3_large.yaml:84
             ConvBnAct(in_channels=in_channels, out=expanded, layer0_padding=0),
             ConvBnAct(
                 in_channels=expanded,
@@ -205,11 +205,11 @@ class InvertedResidual3(nn.Module):
 
 
 class MobilenetV3Small(nn.Module):
-    """The mobilenet_v3_small network (mobilenet_v3_small.yaml:93)."""
+    """The mobilenet_v3_small network (mobilenet_v3_large.yaml:93)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # mobilenet_v3_small.yaml:94
+        self.features = nn.Sequential(  # mobilenet_v3_large.yaml:94
             ConvBnAct(in_channels=3, out=16, layer0_padding=1, kernel=3, stride=2),
             InvertedResidual(),
             InvertedResidual2(
@@ -290,8 +290,8 @@ class MobilenetV3Small(nn.Module):
             ),
             ConvBnAct(in_channels=96, out=576, layer0_padding=0),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mobilenet_v3_small.yaml:98
-        self.classifier = nn.Sequential(  # mobilenet_v3_small.yaml:101
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mobilenet_v3_large.yaml:98
+        self.classifier = nn.Sequential(  # mobilenet_v3_large.yaml:101
             nn.Linear(576, 1024),
             nn.Hardswish(inplace=True),
             nn.Dropout(p=0.2),
@@ -310,13 +310,13 @@ class MobilenetV3Small(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # mobilenet_v3_small.yaml:107
+            if isinstance(module, nn.Conv2d):  # mobilenet_v3_large.yaml:107
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
                 if module.bias is not None:
                     nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.BatchNorm2d):  # mobilenet_v3_small.yaml:110
+            if isinstance(module, nn.BatchNorm2d):  # mobilenet_v3_large.yaml:110
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # mobilenet_v3_small.yaml:113
+            if isinstance(module, nn.Linear):  # mobilenet_v3_large.yaml:113
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

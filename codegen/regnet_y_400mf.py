@@ -17,7 +17,7 @@ __all__ = ["RegnetY400mf"]
 
 class ConvNormAct(nn.Sequential):
     """conv_norm_act: Conv without bias, batch norm, and a ReLU unless `act` is
-    false. (regnet_y_400mf.yaml:19)
+    false. (regnetx_400mf.yaml:19)
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class SqueezeExcitation(nn.Module):
 
 class ConvNormAct2(nn.Sequential):
     """conv_norm_act: Conv without bias, batch norm, and a ReLU unless `act` is
-    false. (regnet_y_400mf.yaml:19)
+    false. (regnetx_400mf.yaml:19)
     """
 
     def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:
@@ -82,7 +82,7 @@ class ConvNormAct2(nn.Sequential):
 
 class ResBottleneck(nn.Module):
     """res_bottleneck: x + f(x), f = 1x1, grouped 3x3, 1x1; a projection where the
-    shape changes. (regnet_y_400mf.yaml:28)
+    shape changes. (regnetx_400mf.yaml:28)
     """
 
     def __init__(
@@ -96,7 +96,7 @@ class ResBottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.f = nn.Sequential(OrderedDict([  # regnet_y_400mf.yaml:36
+        self.f = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:36
             ("a", ConvNormAct(in_channels=in_channels, out=w_b, layer0_padding=0)),
             (
                 "b",
@@ -114,9 +114,9 @@ class ResBottleneck(nn.Module):
         ]))
         self.proj = None
         if proj:
-            # regnet_y_400mf.yaml:40
+            # regnetx_400mf.yaml:40
             self.proj = ConvNormAct2(in_channels=in_channels, out=width, stride=stride)
-        self.activation = nn.ReLU(inplace=True)  # regnet_y_400mf.yaml:42
+        self.activation = nn.ReLU(inplace=True)  # regnetx_400mf.yaml:42
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -130,18 +130,18 @@ class ResBottleneck(nn.Module):
 
 
 class RegnetY400mf(nn.Module):
-    """The regnet_y_400mf network (regnet_y_400mf.yaml:45)."""
+    """The regnet_y_400mf network (regnetx_400mf.yaml:45)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = ConvNormAct(  # regnet_y_400mf.yaml:45
+        self.stem = ConvNormAct(  # regnetx_400mf.yaml:45
             in_channels=3,
             out=32,
             layer0_padding=1,
             kernel=3,
             stride=2,
         )
-        self.trunk_output = nn.Sequential(OrderedDict([  # regnet_y_400mf.yaml:47
+        self.trunk_output = nn.Sequential(OrderedDict([  # regnetx_400mf.yaml:47
             (
                 "block1",
                 nn.Sequential(OrderedDict([
@@ -343,8 +343,8 @@ class RegnetY400mf(nn.Module):
                 ])),
             ),
         ]))
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnet_y_400mf.yaml:54
-        self.fc = nn.Linear(440, 1000)  # regnet_y_400mf.yaml:56
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:54
+        self.fc = nn.Linear(440, 1000)  # regnetx_400mf.yaml:56
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -359,11 +359,11 @@ class RegnetY400mf(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # regnet_y_400mf.yaml:59
+            if isinstance(module, nn.Conv2d):  # regnetx_400mf.yaml:59
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # regnet_y_400mf.yaml:61
+            if isinstance(module, nn.BatchNorm2d):  # regnetx_400mf.yaml:61
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # regnet_y_400mf.yaml:64
+            if isinstance(module, nn.Linear):  # regnetx_400mf.yaml:64
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

@@ -48,12 +48,12 @@ class Chunk(nn.Module):
 class InvertedResidual(nn.Module):
     """inverted_residual: ShuffleNet V2's unit: cat(x1, branch2(x2)) of the split
     halves at stride 1, cat(branch1(x), branch2(x)) at stride 2, then a shuffle of
-    two groups. (shufflenet_v2_x2_0.yaml:20)
+    two groups. (shufflenet_v2_x1_0.yaml:20)
     """
 
     def __init__(self, in_channels: int, branch_features: int) -> None:
         super().__init__()
-        self.branch1 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:46
+        self.branch1 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:46
             nn.Conv2d(
                 in_channels,
                 in_channels,
@@ -68,7 +68,7 @@ class InvertedResidual(nn.Module):
             nn.BatchNorm2d(branch_features),
             nn.ReLU(inplace=True),
         )
-        self.branch2 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:33
+        self.branch2 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:33
             nn.Conv2d(in_channels, branch_features, 1, bias=False),
             nn.BatchNorm2d(branch_features),
             nn.ReLU(inplace=True),
@@ -86,7 +86,7 @@ class InvertedResidual(nn.Module):
             nn.BatchNorm2d(branch_features),
             nn.ReLU(inplace=True),
         )
-        self.channel_shuffle = ChannelShuffle(2)  # shufflenet_v2_x2_0.yaml:53
+        self.channel_shuffle = ChannelShuffle(2)  # shufflenet_v2_x1_0.yaml:53
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -100,14 +100,14 @@ class InvertedResidual(nn.Module):
 class InvertedResidual2(nn.Module):
     """inverted_residual: ShuffleNet V2's unit: cat(x1, branch2(x2)) of the split
     halves at stride 1, cat(branch1(x), branch2(x)) at stride 2, then a shuffle of
-    two groups. (shufflenet_v2_x2_0.yaml:20)
+    two groups. (shufflenet_v2_x1_0.yaml:20)
     """
 
     def __init__(self, branch_features: int) -> None:
         super().__init__()
-        self.x1 = Chunk(2, 0)  # shufflenet_v2_x2_0.yaml:31
-        self.x2 = Chunk(2, 1)  # shufflenet_v2_x2_0.yaml:32
-        self.branch2 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:33
+        self.x1 = Chunk(2, 0)  # shufflenet_v2_x1_0.yaml:31
+        self.x2 = Chunk(2, 1)  # shufflenet_v2_x1_0.yaml:32
+        self.branch2 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:33
             nn.Conv2d(branch_features, branch_features, 1, bias=False),
             nn.BatchNorm2d(branch_features),
             nn.ReLU(inplace=True),
@@ -124,7 +124,7 @@ class InvertedResidual2(nn.Module):
             nn.BatchNorm2d(branch_features),
             nn.ReLU(inplace=True),
         )
-        self.channel_shuffle = ChannelShuffle(2)  # shufflenet_v2_x2_0.yaml:53
+        self.channel_shuffle = ChannelShuffle(2)  # shufflenet_v2_x1_0.yaml:53
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, C, H, W)
@@ -137,36 +137,36 @@ class InvertedResidual2(nn.Module):
 
 
 class ShufflenetV2X2_0(nn.Module):
-    """The shufflenet_v2_x2_0 network (shufflenet_v2_x2_0.yaml:56)."""
+    """The shufflenet_v2_x2_0 network (shufflenet_v2_x1_0.yaml:56)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:57
+        self.conv1 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:57
             nn.Conv2d(3, 24, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
             nn.ReLU(inplace=True),
         )
-        # shufflenet_v2_x2_0.yaml:60
+        # shufflenet_v2_x1_0.yaml:60
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.stage2 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:61
+        self.stage2 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:61
             InvertedResidual(in_channels=24, branch_features=122),
             *[InvertedResidual2(branch_features=122) for _ in range(3)],
         )
-        self.stage3 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:62
+        self.stage3 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:62
             InvertedResidual(in_channels=244, branch_features=244),
             *[InvertedResidual2(branch_features=244) for _ in range(7)],
         )
-        self.stage4 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:63
+        self.stage4 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:63
             InvertedResidual(in_channels=488, branch_features=488),
             *[InvertedResidual2(branch_features=488) for _ in range(3)],
         )
-        self.conv5 = nn.Sequential(  # shufflenet_v2_x2_0.yaml:65
+        self.conv5 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:65
             nn.Conv2d(976, 2048, 1, bias=False),
             nn.BatchNorm2d(2048),
             nn.ReLU(inplace=True),
         )
-        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # shufflenet_v2_x2_0.yaml:68
-        self.fc = nn.Linear(2048, 1000)  # shufflenet_v2_x2_0.yaml:70
+        self.gap = nn.AdaptiveAvgPool2d((1, 1))  # shufflenet_v2_x1_0.yaml:68
+        self.fc = nn.Linear(2048, 1000)  # shufflenet_v2_x1_0.yaml:70
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 import torch
@@ -107,3 +108,15 @@ def test_generated_code_calls_only_what_the_emitter_writes():
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             assert ast.unparse(node) in {"import torch", "from torch import Tensor, nn",
                                          "from collections import OrderedDict"}
+
+
+def test_comments_name_the_file_each_line_is_in():
+    """A child spec's generated code cites its parent for what the parent wrote."""
+    source = archdsl.compile_source(SPECS / "regnet_y_400mf.yaml")
+    parent_lines = len((SPECS / "regnetx_400mf.yaml").read_text().splitlines())
+    child_lines = len((SPECS / "regnet_y_400mf.yaml").read_text().splitlines())
+    cited = re.findall(r"(regnetx?_y?_?400mf\.yaml):(\d+)", source)
+    assert {name for name, _ in cited} == {"regnetx_400mf.yaml", "regnet_y_400mf.yaml"}
+    for name, line in cited:
+        assert int(line) <= (parent_lines if name == "regnetx_400mf.yaml" else child_lines)
+    assert "(regnetx_400mf.yaml:19)" in source  # conv_norm_act, defined in the parent

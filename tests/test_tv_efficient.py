@@ -15,14 +15,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from test_cost import counted_macs
 from torch import nn
 from torchvision.models import efficientnet
-from test_cost import counted_macs
-from torchvision_reference import assert_equals_torchvision, documented, randomize
 
 import archdsl
 from archdsl.passes.cost import totals
 from conftest import SPECS
+from torchvision_reference import assert_equals_torchvision, documented, randomize
 
 # torchvision's constructors' coefficients (efficientnet.py: _efficientnet_conf's
 # width_mult and depth_mult, and the dropout each passes), as efficientnet_b0.yaml's
@@ -130,7 +130,7 @@ def test_macs_equal_the_torchvision_models_conv_and_linear_count(case):
 
 
 def test_the_specs_input_is_the_resolution_torchvision_documents():
-    for spec, constructor, params in CASES[:5]:
+    for spec, constructor, _ in CASES[:5]:
         assert archdsl.load(SPECS / f"{spec}.yaml").spec.input == (3,) + \
             (crop_size(constructor),) * 2, spec
 

@@ -10,9 +10,24 @@ as such a literal or as a validated identifier (`Var`, `Attr`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
+from archdsl.source import Span
+
 Literal = int | float | bool | str | None | tuple
+
+
+def safe_file_name(path: str) -> str:
+    """The base name of a spec file, if it is plain enough to put in a comment."""
+    base = re.split(r"[\\/]", path)[-1]
+    return base if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", base) else "spec"
+
+
+def origin(span: Span) -> str:
+    """`resnet50.yaml:12`: where a spec wrote something, for a comment of generated code
+    (the file the line is in, which for a child spec may be its parent)."""
+    return f"{safe_file_name(span.source.path)}:{span.line}"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def _init_line(call: InitCall, tensor: str) -> code.Call:
                      call.defaults)
 
 
-def init_method(graph: Graph, file_name: str) -> list[str]:
+def init_method(graph: Graph) -> list[str]:
     """The lines of `init_weights`, or [] when the spec has no init rules that apply."""
     blocks: list[list[str]] = []
     uses_names = False
@@ -52,7 +52,7 @@ def init_method(graph: Graph, file_name: str) -> list[str]:
             else:
                 body.append(line)
         if body:
-            blocks.append([f"if {' and '.join(tests)}:  # {file_name}:{rule.span.line}"] +
+            blocks.append([f"if {' and '.join(tests)}:  # {code.origin(rule.span)}"] +
                           [INDENT + line for line in body])
     if not blocks:
         return []
