@@ -26,7 +26,9 @@ def _trained(arch) -> torch.nn.Module:
 @pytest.mark.parametrize("spec", [  # RegNetX-400MF in the fast subset (-m "not slow")
     s if s == "regnetx_400mf" else pytest.param(s, marks=pytest.mark.slow)
     for s in ["resnet50", "vgg16_bn", "googlenet", "inception_v3", "densenet121",
-              "resnet110_stochastic_depth", "fractalnet_cifar10", "regnetx_400mf"]])
+              "resnet110_stochastic_depth", "fractalnet_cifar10", "regnetx_400mf",
+              "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf",
+              "shufflenet_v2_x1_0", "mnasnet1_0"]])
 def test_folded_module_equals_the_training_module_in_eval(spec):
     small = {"inception_v3": (3, 299, 299), "googlenet": (3, 96, 96)}.get(spec, None)
     arch = archdsl.load(SPECS / f"{spec}.yaml")
