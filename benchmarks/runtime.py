@@ -62,7 +62,13 @@ REFERENCES = {
     "googlenet": ("googlenet", {"init_weights": False}),
     "squeezenet1_1": ("squeezenet1_1", {}),
     "inception_v3": ("inception_v3", {"init_weights": False}),
+    "mobilenet_v2": ("mobilenet_v2", {}),
+    "mobilenet_v3_large": ("mobilenet_v3_large", {}),
+    "efficientnet_b0": ("efficientnet_b0", {}),
+    "regnet_y_400mf": ("regnet_y_400mf", {}),
 }
+DEFAULT_SPECS = ["resnet50", "vgg16", "densenet121", "googlenet", "squeezenet1_1",
+                 "inception_v3"]
 BUILD_SPECS = ["resnet152", "vgg19"]
 CONTROL = "torchvision again"  # a second torchvision model with the same weights
 BUSY_NOTE = 0.05  # note rows during which other processes used more of the CPUs
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--specs", type=_names,
-                   help=f"comma-separated (default: {','.join(REFERENCES)})")
+                   help=f"comma-separated (default: {','.join(DEFAULT_SPECS)}; also "
+                        f"{', '.join(sorted(set(REFERENCES) - set(DEFAULT_SPECS)))})")
     p.add_argument("--batch", type=_ints, help="comma-separated batch sizes (default: 1,8)")
     p.add_argument("--repeat", type=int, help="timed rounds per comparison (default: 5)")
     p.add_argument("--min-time", type=float, default=0.2,
@@ -136,7 +143,7 @@ def _defaults(args) -> None:
         args.min_time = min(args.min_time, 0.05)
         args.build_specs = ["resnet152"] if args.build_specs is None else args.build_specs
         args.compile_specs = [] if args.compile_specs is None else args.compile_specs
-    args.specs = args.specs or list(REFERENCES)
+    args.specs = args.specs or DEFAULT_SPECS
     args.batch = args.batch or [1, 8]
     args.repeat = args.repeat or 5
     args.build_specs = BUILD_SPECS if args.build_specs is None else args.build_specs
