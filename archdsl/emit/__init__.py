@@ -7,7 +7,8 @@ The pipeline, in order (torch_source.emit runs it):
                    torch_ops.py says how each op is written (helpers.py holds the
                    helper modules some ops need in the file).
 2. generalize.py — instances of one block share a class; the literals that differ
-                   become constructor parameters.
+                   become constructor parameters, a residual's skip that some
+                   instances lack a flag (skips.py).
 3. torch_source.py — the file: imports, helper modules, one class per group, forward
                    methods (with shape_comments.py's comments) and init_code.py's
                    `init_weights`.
