@@ -30,7 +30,6 @@ import gc
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import torch
 import torch.fx
+from machine import cpu_name
 
 import archdsl
 from archdsl.limits import Limits
@@ -100,23 +100,12 @@ def _print_header(argv) -> None:
     command = " ".join(["benchmarks/front_end.py", *(sys.argv[1:] if argv is None else argv)])
     print(f"command: .venv/bin/python {command}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"machine: {_cpu_name()}, {len(os.sched_getaffinity(0))} cores available, "
+    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores available, "
           f"{platform.system()} {platform.release()}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
           f"archdsl {archdsl.__version__}")
     print("load average at the start (1, 5, 15 min): "
           + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
-
-
-def _cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _print_table(samples: dict[str, list[float]]) -> None:

@@ -38,7 +38,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -47,6 +46,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+from machine import cpu_name
 
 import archdsl
 
@@ -356,7 +356,7 @@ def _print_header(argv, threads: int) -> None:
     command = " ".join(["benchmarks/runtime.py", *(sys.argv[1:] if argv is None else argv)])
     print(f"command: .venv/bin/python {command}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"machine: {_cpu_name()}, {_cores()} cores available, {platform.system()} "
+    print(f"machine: {cpu_name()}, {_cores()} cores available, {platform.system()} "
           f"{platform.release()}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, torchvision "
           f"{torchvision.__version__}, archdsl {archdsl.__version__}")
@@ -366,17 +366,6 @@ def _print_header(argv, threads: int) -> None:
     others = busy.others()
     if others is not None:
         print(f"other processes used {others:.0%} of the CPUs in the second before the start")
-
-
-def _cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _print_table(title: str, rows, columns: list[str]) -> None:

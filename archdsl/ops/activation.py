@@ -1,4 +1,4 @@
-"""Element-wise activations."""
+"""Element-wise activations: the shape is kept, one operation per element."""
 
 from __future__ import annotations
 
@@ -9,54 +9,47 @@ from pydantic import Field
 from archdsl.ops.base import Op, Params, register
 
 
+class Activation(Op):
+    """An element-wise function: its output has its input's shape, and costs one
+    operation per element (other work, not MACs)."""
+
+    def other_flops(self, inputs, output):
+        return output.numel
+
+
 @register
-class ReLU(Op):
+class ReLU(Activation):
     """nn.ReLU; in place wherever nothing else reads its input."""
 
     name = "relu"
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class ReLU6(Op):
+class ReLU6(Activation):
     """min(max(x, 0), 6): nn.ReLU6 (MobileNetV2, Sandler et al., arXiv:1801.04381)."""
 
     name = "relu6"
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class SiLU(Op):
+class SiLU(Activation):
     """x * sigmoid(x): nn.SiLU, swish (EfficientNet, Tan & Le, arXiv:1905.11946)."""
 
     name = "silu"
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class Hardswish(Op):
+class Hardswish(Activation):
     """x * relu6(x + 3) / 6: nn.Hardswish (MobileNetV3, Howard et al., arXiv:1905.02244)."""
 
     name = "hardswish"
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class Hardsigmoid(Op):
+class Hardsigmoid(Activation):
     """relu6(x + 3) / 6: nn.Hardsigmoid, MobileNetV3's squeeze-and-excitation gate."""
 
     name = "hardsigmoid"
-
-    def other_flops(self, inputs, output):
-        return output.numel
 
 
 class GELUParams(Params):
@@ -65,31 +58,22 @@ class GELUParams(Params):
 
 
 @register
-class GELU(Op):
+class GELU(Activation):
     """x * Φ(x): nn.GELU (Hendrycks & Gimpel, arXiv:1606.08415; ViT, Swin, ConvNeXt)."""
 
     name = "gelu"
     Params = GELUParams
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class Tanh(Op):
+class Tanh(Activation):
     """nn.Tanh (LeNet's squashing function)."""
 
     name = "tanh"
 
-    def other_flops(self, inputs, output):
-        return output.numel
-
 
 @register
-class Sigmoid(Op):
+class Sigmoid(Activation):
     """nn.Sigmoid."""
 
     name = "sigmoid"
-
-    def other_flops(self, inputs, output):
-        return output.numel
