@@ -7,6 +7,7 @@ a member and given its shape, in that order.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ class Frame:
     hint: str = "out"  # the variable name for merges placed here (a branch's name inside it)
 
 
-class Placer:
+class Placer(ABC):
     """The graph under construction, and how members are placed into its modules."""
 
     def __init__(self, spec: Spec, evaluator: Evaluator, limits: Limits, shape: TensorType):
@@ -46,18 +47,18 @@ class Placer:
     # -- the walk over a list, which the Builder (archdsl.construct) defines: the
     # constructs and calls placed inside a list recurse through it.
 
+    @abstractmethod
     def fill(self, item: it.Item, frame: Frame, x: str) -> str:
         """Place `item`'s elements into `frame.scope`, in order; the output's node."""
-        raise NotImplementedError
 
+    @abstractmethod
     def element(self, item: it.Item, frame: Frame, x: str) -> str:
         """Place one element of a list; the output's node."""
-        raise NotImplementedError
 
+    @abstractmethod
     def member(self, item: it.Item, frame: Frame, x: str, name: str | None,
                name_span: Span | None) -> str:
         """Place `item` as one member of `frame.scope`; the output's node."""
-        raise NotImplementedError
 
     # -- nodes and modules
 
