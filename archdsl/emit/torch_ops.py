@@ -144,13 +144,21 @@ class _LocalResponseNorm(Rendering):
 # ---------------------------------------------------------------------- activations
 
 
-@renders(ReLU)
-class _ReLU(Rendering):
+class _InplaceActivation(Rendering):
+    """`ctor(inplace=…)`: an activation the emitter runs in place where nothing else
+    reads its input."""
+
     can_run_inplace = True
-    saves_output = True
+    ctor: ClassVar[str]
 
     def module(self, op, inputs, output, inplace=False):
-        return code.Call("nn.ReLU", (), (("inplace", inplace),), (), (("inplace", False),))
+        return code.Call(self.ctor, (), (("inplace", inplace),), (), (("inplace", False),))
+
+
+@renders(ReLU)
+class _ReLU(_InplaceActivation):
+    ctor = "nn.ReLU"
+    saves_output = True
 
 
 @renders(Tanh)
@@ -325,40 +333,24 @@ class _Join(Rendering):
 # (tests/test_ops.py reads what autograd saves).
 
 
-def _inplace_activation(ctor: str, inplace: bool) -> code.Call:
-    return code.Call(ctor, (), (("inplace", inplace),), (), (("inplace", False),))
-
-
 @renders(ReLU6)
-class _ReLU6(Rendering):
-    can_run_inplace = True
-
-    def module(self, op, inputs, output, inplace=False):
-        return _inplace_activation("nn.ReLU6", inplace)
+class _ReLU6(_InplaceActivation):
+    ctor = "nn.ReLU6"
 
 
 @renders(SiLU)
-class _SiLU(Rendering):
-    can_run_inplace = True
-
-    def module(self, op, inputs, output, inplace=False):
-        return _inplace_activation("nn.SiLU", inplace)
+class _SiLU(_InplaceActivation):
+    ctor = "nn.SiLU"
 
 
 @renders(Hardswish)
-class _Hardswish(Rendering):
-    can_run_inplace = True
-
-    def module(self, op, inputs, output, inplace=False):
-        return _inplace_activation("nn.Hardswish", inplace)
+class _Hardswish(_InplaceActivation):
+    ctor = "nn.Hardswish"
 
 
 @renders(Hardsigmoid)
-class _Hardsigmoid(Rendering):
-    can_run_inplace = True
-
-    def module(self, op, inputs, output, inplace=False):
-        return _inplace_activation("nn.Hardsigmoid", inplace)
+class _Hardsigmoid(_InplaceActivation):
+    ctor = "nn.Hardsigmoid"
 
 
 @renders(GELU)
