@@ -45,7 +45,7 @@ def state_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
     for node in graph.ops():
         inputs = [graph.shape(s) for s in graph.inputs(node.name)]
         for name, slot in node.op.tensors(inputs).items():
-            out[f"{node.name}.{name}"] = tuple(slot.shape)
+            out[f"{node.name}.{name}" if name else node.name] = tuple(slot.shape)
     return out
 
 

@@ -42,6 +42,8 @@ def test_static_shapes_and_params_match_the_module(spec):
 
     def record(name):
         def hook(module, inputs, output):
+            if isinstance(output, tuple):  # nn.MultiheadAttention: (output, weights)
+                output = output[0]
             seen[name] = tuple(output.shape[1:])
         return hook
 

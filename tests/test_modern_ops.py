@@ -81,9 +81,9 @@ def test_mobilenet_v2_block_is_torchvisions():
                   - conv(16, 1, bias=false)
                   - bn
     """)
-    model = archdsl.build(arch)
+    model = archdsl.build(arch)  # a list of residuals of named layers holds those layers
     assert "nn.ReLU6(inplace=True)" in arch.source
-    assert_same_block(mobilenetv2.InvertedResidual(16, 16, 1, 6), model[0], (16, 8, 8))
+    assert_same_block(mobilenetv2.InvertedResidual(16, 16, 1, 6), model, (16, 8, 8))
 
 
 def test_mobilenet_v3_block_with_hardswish_and_se_is_torchvisions():
@@ -107,7 +107,7 @@ def test_mobilenet_v3_block_with_hardswish_and_se_is_torchvisions():
     config = mobilenetv3.InvertedResidualConfig(16, 5, 48, 16, True, "HS", 1, 1, 1.0)
     reference = mobilenetv3.InvertedResidual(config, nn.BatchNorm2d)
     assert "out = torch.mul(out, x)  # (N, 48, 8, 8)" in arch.source
-    assert_same_block(reference, archdsl.build(arch)[0], (16, 8, 8))
+    assert_same_block(reference, archdsl.build(arch), (16, 8, 8))
 
 
 def test_efficientnet_mbconv_with_silu_and_se_is_torchvisions():
@@ -130,7 +130,7 @@ def test_efficientnet_mbconv_with_silu_and_se_is_torchvisions():
     """)
     config = efficientnet.MBConvConfig(4, 3, 1, 16, 16, 1)
     reference = efficientnet.MBConv(config, 0.0, nn.BatchNorm2d)  # no stochastic depth
-    assert_same_block(reference, archdsl.build(arch)[0], (16, 8, 8))
+    assert_same_block(reference, archdsl.build(arch), (16, 8, 8))
 
 
 def test_shufflenet_v2_unit_is_torchvisions():

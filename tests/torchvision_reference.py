@@ -17,7 +17,8 @@ from conftest import SPECS
 
 
 def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Batch-norm statistics and affines, and layer scales, drawn at random."""
+    """Batch-norm statistics and affines, layer and group norms' affines, layer scales
+    and class tokens drawn at random."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -28,9 +29,15 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                 if module.affine:
                     module.weight.copy_(torch.rand(c, generator=gen) + 0.5)
                     module.bias.copy_(torch.randn(c, generator=gen) * 0.5)
+            if isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)) and \
+                    module.weight is not None:
+                module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.5)
         for name, param in model.named_parameters():
             if name.endswith("layer_scale"):
                 param.copy_(torch.rand(param.shape, generator=gen) + 0.5)
+            if name.endswith("class_token"):
+                param.copy_(torch.randn(param.shape, generator=gen))
     return model
 
 

@@ -12,6 +12,8 @@ from archdsl.lang import items as it
 def positional(item: it.Item | None) -> bool:
     """A list whose elements carry no names fills an nn.Sequential-like module."""
     if isinstance(item, it.Seq):
+        if item.items and all(residual_names(e) for e in item.items):
+            return False
         return not any(names_itself(e) for e in item.items if not isinstance(e, it.Seq))
     return isinstance(item, it.Repeat) and not names_itself(item)
 
@@ -27,6 +29,13 @@ def names_itself(item: it.Item) -> bool:
     if isinstance(item, it.Seq):
         return any(names_itself(e) for e in item.items)
     return False
+
+
+def residual_names(item: it.Item) -> bool:
+    """A residual whose layers are named: in a list of such residuals only (a ViT
+    block's two), the layers are the list's members."""
+    return isinstance(item, it.Residual) and any(
+        names_itself(p) for p in (item.body, item.shortcut, item.post) if p is not None)
 
 
 def explicit_names(item: it.Item | None) -> set[str]:

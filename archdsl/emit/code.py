@@ -63,6 +63,24 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Method:
+    """`receiver.name(*args, **kwargs)`; `name` is chosen by archdsl."""
+
+    receiver: object
+    name: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class Index:
+    """`value[index]`, an integer index chosen by archdsl."""
+
+    value: object
+    index: int
+
+
+@dataclass(frozen=True)
 class Sum:
     """`a + b + …`."""
 
@@ -112,6 +130,12 @@ def render(node: object) -> str:
         return f"self.{node.name}"
     if isinstance(node, Call):
         return f"{_func(node)}({', '.join(_arguments(node))})"
+    if isinstance(node, Method):
+        arguments = [render(a) for a in node.args] + \
+            [f"{k}={render(v)}" for k, v in node.kwargs]
+        return f"{render(node.receiver)}.{node.name}({', '.join(arguments)})"
+    if isinstance(node, Index):
+        return f"{render(node.value)}[{node.index}]"
     if isinstance(node, Sum):
         return " + ".join(render(t) for t in node.terms)
     if isinstance(node, ListOf):
@@ -211,12 +235,20 @@ def children(node: object) -> list[tuple[tuple, object]]:
         return [(("items", i), v) for i, v in enumerate(items)]
     if isinstance(node, Starred):
         return [(("item",), node.item), (("count",), node.count)]
+    if isinstance(node, Method):
+        out = [(("receiver",), node.receiver)]
+        out += [(("args", i), a) for i, a in enumerate(node.args)]
+        out += [(("kwargs", i), v) for i, (_, v) in enumerate(node.kwargs)]
+        return out
+    if isinstance(node, Index):
+        return [(("value",), node.value)]
     return []
 
 
 def is_leaf(node: object) -> bool:
     """A literal value: the positions where two instances of a class may differ."""
-    return not isinstance(node, (Var, Attr, Call, Sum, ListOf, TupleOf, Starred, Ref))
+    return not isinstance(node, (Var, Attr, Call, Method, Index, Sum, ListOf, TupleOf, Starred,
+                                 Ref))
 
 
 def rebuild(node: object, fn) -> object:
@@ -238,6 +270,13 @@ def rebuild(node: object, fn) -> object:
         if isinstance(n, Starred):
             return Starred(walk(n.item, position + (("item",),)),
                            walk(n.count, position + (("count",),)))
+        if isinstance(n, Method):
+            args = tuple(walk(a, position + (("args", i),)) for i, a in enumerate(n.args))
+            kwargs = tuple((k, walk(v, position + (("kwargs", i),)))
+                           for i, (k, v) in enumerate(n.kwargs))
+            return Method(walk(n.receiver, position + (("receiver",),)), n.name, args, kwargs)
+        if isinstance(n, Index):
+            return Index(walk(n.value, position + (("value",),)), n.index)
         return n
 
     return walk(node, ())

@@ -116,7 +116,7 @@ class Grouper:
             return ("ref", self.groups.index(self.group_of[node.path]))
         if code.is_leaf(node):
             return "•"
-        return (type(node).__name__, getattr(node, "func", None),
+        return (type(node).__name__, getattr(node, "func", None), getattr(node, "name", None),
                 tuple((pos, self._skeleton(child)) for pos, child in code.children(node)),
                 tuple(k for k, _ in getattr(node, "kwargs", ())))
 
@@ -332,7 +332,8 @@ def _step_signature(inst: Instance) -> tuple:
     out = []
     for index, step in enumerate(inst.steps):
         kind = "member" if step.kind in ("call", "optional") else "expr"
-        out.append((kind, step.local, tuple(producer.get(v, v) for v in step.inputs)))
+        out.append((kind, step.local, tuple(producer.get(v, v) for v in step.inputs),
+                    step.form))
         producer[step.output] = index
     out.append(("return", producer.get(inst.scope.output)))
     return tuple(out)

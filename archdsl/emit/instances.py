@@ -31,6 +31,9 @@ class Step:
     in_types: list[TensorType]
     auxiliary: bool = False  # an auxiliary head: run in training mode only
     inplace: bool = False  # a merge that may accumulate into its first input (`out += x`)
+    # The forward expression of an "expr" step over placeholder inputs: instances of one
+    # class must agree on it, literals included (a class's forward is written once).
+    form: str = ""
     # Absent from this instance, which another of its class has: its first input flows on
     # (a residual's skip where its `when:` is false). Set by emit.generalize.
     skipped: bool = False
@@ -180,8 +183,15 @@ class Builder:
             accumulate = kind == "expr" and \
                 rendering(self.graph.node(child.node).op).accumulates and \
                 len(inputs) == 2 and self._inplace(scope, inputs[0], uses)
+            form = ""
+            if kind == "expr":
+                op = self.graph.node(child.node).op
+                placeholders = [code.Var(f"_{i}") for i in range(len(types))]
+                form = code.render(rendering(op).expression(op, placeholders, types,
+                                                            self.graph.shape(output)))
             steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
-                              self.graph.shape(output), types, child.auxiliary, accumulate))
+                              self.graph.shape(output), types, child.auxiliary, accumulate,
+                              form))
         return steps
 
     def class_scopes(self) -> list[Scope]:

@@ -30,22 +30,23 @@ def shape_text(group: Group, index: int | None, mentions=()) -> str:
     if all(t == types[0] for t in types):
         return types[0].batched()
     rank = types[0].rank
-    if any(t.rank != rank for t in types):
+    if any(t.rank != rank or t.features_last != types[0].features_last for t in types):
         return "(N, …)"
     dims = ["N"]
     for d in range(rank):
         values = [t.dims[d] for t in types]
-        dims.append(_dim_text(group, d, values, inputs, rank, mentions))
+        dims.append(_dim_text(group, d, values, inputs, types[0], mentions))
     return "(" + ", ".join(dims) + ")"
 
 
 def _dim_text(group: Group, d: int, values: list[int], inputs: list[TensorType],
-              rank: int, mentions=()) -> str:
+              kind: TensorType, mentions=()) -> str:
     if all(v == values[0] for v in values):
         return str(values[0])
     ints = [p for p in group.params if not p.flag and all(type(v) is int for v in p.values)]
     ints.sort(key=lambda p: p.name not in mentions)  # the names the step's spec text uses
-    if d == 0:
+    rank = kind.rank
+    if d == kind.channel_axis:
         exact = next((p.name for p in ints if p.values == values), None)
         if exact:
             return exact
@@ -59,8 +60,11 @@ def _dim_text(group: Group, d: int, values: list[int], inputs: list[TensorType],
                 if all(v == a + b for v, a, b in zip(values, p.values, q.values)):
                     return f"{p.name} + {q.name}"
         return "C"
-    axis = "HW"[d - 1] if rank == 3 else f"D{d}"
-    source = [t.dims[d] if t.rank == rank else None for t in inputs]
+    position = d if kind.features_last else d - 1  # among the spatial dims
+    names = {1: "L", 2: "HW", 3: "THW"}.get(rank - 1, "")
+    axis = names[position] if names else f"D{d}"
+    source = [t.dims[d] if t.rank == rank and t.features_last == kind.features_last else None
+              for t in inputs]
     if values == source:
         return axis
     for p in ints:

@@ -20,13 +20,30 @@ from archdsl.emit.helpers import (
     DROP_PATH_SOURCE,
     JOIN_SOURCE,
 )
+from archdsl.emit.swin_helpers import PATCH_MERGE_SOURCE, WINDOW_ATTENTION_SOURCE
+from archdsl.emit.token_helpers import (
+    LAYER_NORM_2D_SOURCE,
+    PERMUTE_SOURCE,
+    RESHAPE_SOURCE,
+    SELECT_SOURCE,
+)
 from archdsl.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
+from archdsl.ops.attention import Attention, WindowAttention
 from archdsl.ops.base import Op, compact
 from archdsl.ops.conv import Conv
-from archdsl.ops.layout import ChannelShuffle, Chunk
+from archdsl.ops.layout import (
+    ChannelShuffle,
+    Chunk,
+    PatchMerge,
+    Permute,
+    Reshape,
+    Select,
+    Transpose,
+)
+from archdsl.ops.learned import ClassToken, PositionEmbedding, Scale
 from archdsl.ops.linear import Linear
 from archdsl.ops.merge import Add, Concat, Mean, Mul
-from archdsl.ops.norm import BatchNorm, LocalResponseNorm
+from archdsl.ops.norm import BatchNorm, GroupNorm, LayerNorm, LocalResponseNorm
 from archdsl.ops.pool import AdaptiveAvgPool, AvgPool, MaxPool
 from archdsl.ops.stochastic import DropPath, Join
 from archdsl.ops.structure import Dropout, Flatten, Identity, PadChannels
@@ -64,6 +81,17 @@ class Rendering:
                    output: TensorType) -> object:
         """The forward expression over the inputs' code nodes."""
         raise NotImplementedError(f"op `{op.name}` has no expression form")
+
+    def apply(self, op: Op, member: code.Attr, args: Sequence[object], inputs: Types,
+              output: TensorType) -> object:
+        """The forward expression of the op as a member of a class: `self.conv1(x)`, or
+        over a list of inputs for a module that merges several."""
+        return code.Call(member, (code.ListOf(tuple(args)),) if op.max_inputs != 1
+                         else tuple(args))
+
+    def needs_support(self, op: Op, inputs: Types) -> bool:
+        """Whether the file needs the helper module (`support`) for this use of the op."""
+        return bool(self.support)
 
     def network_code(self, ops: list[Op]) -> tuple[list[str], list[str]] | None:
         """Code the whole network needs for these ops (all of one class): lines at the
@@ -223,7 +251,8 @@ class _Concat(Rendering):
     functional = True
 
     def expression(self, op, args, inputs, output):
-        return code.Call("torch.cat", (code.ListOf(tuple(args)), 1))
+        return code.Call("torch.cat", (code.ListOf(tuple(args)), -1 if output.features_last
+                                       else 1))
 
 
 @renders(Mean)
@@ -244,10 +273,12 @@ class _Flatten(Rendering):
     aliases_input = True  # a view
 
     def module(self, op, inputs, output, inplace=False):
-        return code.Call("nn.Flatten")
+        return code.Call("nn.Flatten", (op.p.start, op.p.end), (), ("start_dim", "end_dim"),
+                         ()) if (op.p.start, op.p.end) != (1, -1) else code.Call("nn.Flatten")
 
     def expression(self, op, args, inputs, output):
-        return code.Call("torch.flatten", (args[0], 1))
+        end = () if op.p.end == -1 else (op.p.end,)
+        return code.Call("torch.flatten", (args[0], op.p.start) + end)
 
 
 @renders(Identity)
@@ -401,3 +432,164 @@ class _ChannelShuffle(Rendering):
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("ChannelShuffle", (op.p.groups,), (), ("groups",))
+
+
+# ---------------------------------------------------------------------- dims
+#
+# Expressions inside a generated class; in an nn.Sequential, a helper module each.
+# Every output is a view of its input where torch can make one.
+
+
+@renders(Permute)
+class _Permute(Rendering):
+    functional = True
+    aliases_input = True
+    support, support_class = PERMUTE_SOURCE, "Permute"
+
+    def dims(self, op, inputs) -> tuple[int, ...]:
+        return op.p.dims
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("Permute", (code.ListOf(self.dims(op, inputs)),), (), ("dims",))
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.permute", (args[0], code.ListOf(self.dims(op, inputs))))
+
+
+@renders(Transpose)
+class _Transpose(_Permute):
+    def dims(self, op, inputs):
+        return op.order(inputs[0])
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.transpose", (args[0], op.p.dim0, op.p.dim1))
+
+
+@renders(Reshape)
+class _Reshape(Rendering):
+    functional = True
+    aliases_input = True
+    support, support_class = RESHAPE_SOURCE, "Reshape"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("Reshape", (code.ListOf(op.p.shape),), (), ("shape",))
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.unflatten", (code.Call("torch.flatten", (args[0], 1)), 1,
+                                             code.ListOf(op.p.shape)))
+
+
+@renders(Select)
+class _Select(Rendering):
+    functional = True
+    aliases_input = True
+    support, support_class = SELECT_SOURCE, "Select"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("Select", (op.p.dim, op.p.index), (), ("dim", "index"))
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("torch.select", (args[0], op.p.dim, op.p.index))
+
+
+# ---------------------------------------------------------------------- normalisation
+
+
+@renders(LayerNorm)
+class _LayerNorm(Rendering):
+    support, support_class = LAYER_NORM_2D_SOURCE, "LayerNorm2d"
+
+    def module(self, op, inputs, output, inplace=False):
+        x = inputs[0]
+        ctor = "LayerNorm2d" if x.is_map else "nn.LayerNorm"
+        return code.Call(ctor, (x.channels,), (("eps", op.p.eps),
+                                               ("elementwise_affine", op.p.affine)),
+                         ("normalized_shape",), (("eps", 1e-5), ("elementwise_affine", True)))
+
+    def needs_support(self, op, inputs) -> bool:
+        return inputs[0].is_map
+
+
+@renders(GroupNorm)
+class _GroupNorm(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.GroupNorm", (op.p.groups, inputs[0].channels),
+                         (("eps", op.p.eps), ("affine", op.p.affine)),
+                         ("num_groups", "num_channels"), (("eps", 1e-5), ("affine", True)))
+
+
+# ---------------------------------------------------------------------- learnable tensors
+#
+# The member is the tensor itself (`self.layer_scale = nn.Parameter(...)`), started
+# from the value the op states; the forward uses it where the op says.
+
+
+@renders(Scale)
+class _Scale(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Parameter", (code.Call("torch.full", (
+            code.TupleOf(op.shape(inputs[0])), op.p.init)),))
+
+    def apply(self, op, member, args, inputs, output):
+        return code.Call("torch.mul", (member, args[0]))
+
+
+@renders(ClassToken)
+class _ClassToken(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Parameter", (code.Call("torch.zeros", (1, 1,
+                                                                    inputs[0].channels)),))
+
+    def apply(self, op, member, args, inputs, output):
+        # One token per sample, before the sequence: torch.cat([token, x], 1).
+        token = code.Method(member, "expand", (code.Method(args[0], "size", (0,)), -1, -1))
+        return code.Call("torch.cat", (code.ListOf((token, args[0])), 1))
+
+
+@renders(PositionEmbedding)
+class _PositionEmbedding(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        tensor = code.Call("torch.empty", (1, *inputs[0].dims))
+        return code.Call("nn.Parameter", (code.Method(tensor, "normal_", (),
+                                                      (("std", op.p.std),)),))
+
+    def apply(self, op, member, args, inputs, output):
+        return code.Sum((args[0], member))
+
+
+# ---------------------------------------------------------------------- attention
+
+
+@renders(Attention)
+class _Attention(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.MultiheadAttention", (inputs[0].channels, op.p.heads),
+                         (("dropout", op.p.dropout), ("batch_first", True)),
+                         ("embed_dim", "num_heads"), (("dropout", 0.0),))
+
+    def apply(self, op, member, args, inputs, output):
+        # Self-attention: the sequence is query, key and value; the weights are not kept.
+        x = args[0]
+        return code.Index(code.Call(member, (x, x, x), (("need_weights", False),)), 0)
+
+
+@renders(WindowAttention)
+class _WindowAttention(Rendering):
+    support, support_class = WINDOW_ATTENTION_SOURCE, "ShiftedWindowAttention"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("ShiftedWindowAttention",
+                         (inputs[0].channels, op.p.window, op.p.shift, op.p.heads),
+                         (("dropout", op.p.dropout),
+                          ("attention_dropout", op.p.attention_dropout)),
+                         ("dim", "window", "shift", "heads"),
+                         (("dropout", 0.0), ("attention_dropout", 0.0)))
+
+
+@renders(PatchMerge)
+class _PatchMerge(Rendering):
+    support, support_class = PATCH_MERGE_SOURCE, "PatchMerge"
+    # A copy in a new order: nothing of the input survives in its output.
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("PatchMerge")

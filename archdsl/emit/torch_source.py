@@ -108,9 +108,10 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
     body = _Writer()
     supports = []
     for node in graph.ops():
-        support = rendering(node.op).support
-        if support and support not in supports:
-            supports.append(support)
+        render = rendering(node.op)
+        types = [graph.shape(s) for s in graph.inputs(node.name)]
+        if render.needs_support(node.op, types) and render.support not in supports:
+            supports.append(render.support)
     for support in supports:
         body.add(["", ""] + support.splitlines())
     if graph.outputs:
@@ -272,11 +273,12 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
                     [f"{INDENT * 2}if self.{step.local} is not None:",
                      f"{INDENT * 3}{target} = self.{step.local}({args[0].name})"], origin)
             continue
-        if step.kind == "call":
-            op = graph.node(step.node).op if step.node else None
-            many = op is not None and op.max_inputs != 1
-            value = code.Call(code.Attr(step.local), (code.ListOf(tuple(args)),) if many
-                              else tuple(args))
+        if step.kind == "call" and step.node:
+            op = graph.node(step.node).op
+            value = rendering(op).apply(op, code.Attr(step.local), args, step.in_types,
+                                        step.out_type)
+        elif step.kind == "call":
+            value = code.Call(code.Attr(step.local), tuple(args))
         else:
             op = graph.node(step.node).op
             value = rendering(op).expression(op, args, step.in_types, step.out_type)

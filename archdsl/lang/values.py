@@ -34,6 +34,15 @@ class LayerCall:
         return replace(self, kwargs=tuple(kwargs), kw_spans=tuple(spans),
                        patched=self.patched | {name})
 
+    def with_args(self, args: tuple) -> LayerCall:
+        """This call with its positional arguments replaced by `args`: `permute(0, 2, 3,
+        1)` read as `permute([0, 2, 3, 1])`. A diagnostic about the new arguments points
+        at all of the old ones."""
+        first, last = self.arg_spans[0], self.arg_spans[-1]
+        joined = replace(first, end_line=last.end_line, end_col=last.end_col) \
+            if first.line == last.line else first
+        return replace(self, args=args, arg_spans=(joined,) * len(args))
+
     def kwarg_span(self, name: str) -> Span:
         for (key, _), span in zip(self.kwargs, self.kw_spans):
             if key == name:

@@ -2,8 +2,10 @@
 
 from archdsl.ops import (  # noqa: F401
     activation,
+    attention,
     conv,
     layout,
+    learned,
     linear,
     merge,
     norm,

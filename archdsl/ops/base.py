@@ -79,6 +79,10 @@ class Window:
     padding: tuple[int, ...]
 
 
+# Every output may see every input position (attention, a reshape of the positions).
+GLOBAL = Window((), (), (), ())
+
+
 def pair(value: int | tuple[int, int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
@@ -114,6 +118,10 @@ class Op:
     same_shape_merge: ClassVar[bool] = False
     # A per-channel affine map right after it folds into its weights (a conv).
     absorbs_affine: ClassVar[bool] = False
+    # Its state is not a module that one input runs through (a learnable tensor that is
+    # an attribute of the enclosing module; attention called with query, key and value):
+    # the module that holds it is a generated class, and it must be named there.
+    needs_class: ClassVar[bool] = False
 
     @property
     def training_only(self) -> bool:
@@ -189,7 +197,9 @@ class Op:
         return inputs[0]
 
     def tensors(self, inputs: Sequence[TensorType]) -> dict[str, Slot]:
-        """The emitted module's state_dict entries: parameters and buffers, with shapes."""
+        """The emitted module's state_dict entries: parameters and buffers, with shapes,
+        by name within the module. The name "" is the node's own attribute: a learnable
+        tensor held by the enclosing module (`layer_scale`, `class_token`)."""
         return {}
 
     def param_count(self, inputs: Sequence[TensorType]) -> int:
@@ -299,13 +309,18 @@ def spec_literal(value: object) -> str:
 
 
 def expect_rank(op: Op, x: TensorType, rank: int, help: str = "") -> None:
-    if x.rank != rank:
+    """E0403 unless `x` is a channels-first map of this rank (1: a vector)."""
+    if x.rank != rank or (rank > 1 and x.features_last):
         want = {3: "a (C, H, W) feature map", 1: "a (features,) vector"}[rank]
-        raise OpError("E0403", f"`{op.name}` needs {want}, but its input is {x}",
+        if x.features_last:
+            back = ", ".join(map(str, (0, x.rank) + tuple(range(1, x.rank))))
+            help = f"permute the channels first before it: `permute({back})`"
+        raise OpError("E0403", f"`{op.name}` needs {want}, but its input is {x.kind()}",
                       help=help)
 
 
-__all__ = ["Op", "OPS", "register", "OpError", "Params", "Window", "WindowOp", "Affine",
+__all__ = ["Op", "OPS", "register", "OpError", "Params", "Window", "GLOBAL", "WindowOp",
+           "Affine",
            "SameShapeMerge", "pair", "compact",
            "window_output", "PositiveInt", "NonNegativeInt", "Pair", "PadPair", "Label",
            "expect_rank"]

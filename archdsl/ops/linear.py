@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.ops.base import Op, Params, PositiveInt, Slot, expect_rank, register
-from archdsl.tensor import TensorType
+from archdsl.ops.base import Op, OpError, Params, PositiveInt, Slot, register
 
 
 class LinearParams(Params):
@@ -15,16 +14,25 @@ class LinearParams(Params):
 
 @register
 class Linear(Op):
-    """nn.Linear; `in_features` comes from the input."""
+    """nn.Linear over the last dimension: a vector's features, or each position's
+    features of a features-last tensor (a token sequence, a channels-last map);
+    `in_features` comes from the input."""
 
     name = "linear"
     Params = LinearParams
 
     def infer(self, inputs):
         x = inputs[0]
-        expect_rank(self, x, 1, help="insert `flatten` before it (a feature map must be "
-                                     "flattened into a vector first)")
-        return TensorType((self.p.out,))
+        if x.rank > 1 and not x.features_last:
+            raise OpError(
+                "E0403", f"`linear` acts on the last dimension; its input is {x.kind()}",
+                help="for a classifier, `flatten` the map into a vector first; for a linear "
+                     "at every position, permute the channels last (`permute(0, 2, 3, 1)`) "
+                     "or use `conv(out, 1)`")
+        return x.with_channels(self.p.out)
+
+    def positions(self, x) -> int:
+        return x.numel // x.channels
 
     def tensors(self, inputs):
         out = {"weight": Slot((self.p.out, inputs[0].channels))}
@@ -33,7 +41,7 @@ class Linear(Op):
         return out
 
     def macs(self, inputs, output):
-        return inputs[0].channels * self.p.out
+        return self.positions(inputs[0]) * inputs[0].channels * self.p.out
 
     def other_flops(self, inputs, output):
-        return self.p.out if self.p.bias else 0
+        return output.numel if self.p.bias else 0

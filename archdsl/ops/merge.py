@@ -18,7 +18,7 @@ class Add(SameShapeMerge):
 
 @register
 class Concat(Op):
-    """Concatenation along channels of inputs with one spatial size."""
+    """Concatenation along the channels (features) of inputs with one spatial size."""
 
     name = "concat"
     min_inputs = 2
@@ -31,9 +31,10 @@ class Concat(Op):
     def infer(self, inputs):
         first = inputs[0]
         for other in inputs[1:]:
-            if other.rank != first.rank or other.spatial != first.spatial:
-                raise OpError("E0400", f"`concat` needs inputs of one spatial size; got "
-                              f"{first} and {other}")
+            if other.rank != first.rank or other.spatial != first.spatial or \
+                    other.features_last != first.features_last:
+                raise OpError("E0400", f"`concat` needs inputs of one spatial size and layout; "
+                              f"got {first.kind()} and {other.kind()}")
         return first.with_channels(sum(x.channels for x in inputs))
 
 
@@ -66,12 +67,13 @@ class Mul(Op):
             # The batch dim is implicit: inputs of one rank line up dim for dim, as
             # (N, C, 1, 1) and (N, C, H, W) do; a vector and a map would not.
             clash = [i for i, (a, b) in enumerate(zip(dims, other.dims)) if 1 != a != b != 1]
-            if other.rank != len(dims) or clash:
+            if other.rank != len(dims) or clash or other.features_last != inputs[0].features_last:
                 what = "ranks differ" if other.rank != len(dims) else \
+                    "one is features-last" if not clash else \
                     "channels differ" if clash == [0] else "sizes differ"
                 raise OpError("E0400", f"`mul` needs inputs of one rank whose dims agree or "
                               f"are 1; got {TensorType(dims)} and {other} ({what})",
                               help="a gate is (C, 1, 1) for a (C, H, W) map: give its last "
                                    "layer as many channels as the map has")
             dims = tuple(max(a, b) for a, b in zip(dims, other.dims))
-        return TensorType(dims)
+        return TensorType(dims, inputs[0].features_last)

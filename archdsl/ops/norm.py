@@ -1,4 +1,4 @@
-"""Normalisation layers."""
+"""Normalisation layers: batch, layer, group and local response norm."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ class BatchNorm(Op):
 
     def infer(self, inputs):
         x = inputs[0]
-        if x.rank not in (1, 3):
-            raise OpError("E0403", f"`bn` needs a (C, H, W) or (F,) input, got {x}")
+        if x.rank not in (1, 3) or x.features_last:
+            raise OpError("E0403", f"`bn` needs a (C, H, W) feature map or a (F,) vector, "
+                          f"but its input is {x.kind()}",
+                          help="`layer_norm` normalises the features of each position")
         return x
 
     def tensors(self, inputs):
@@ -58,3 +60,59 @@ class LocalResponseNorm(Op):
 
     def other_flops(self, inputs, output):
         return output.numel * (self.p.size + 3)
+
+
+class LayerNormParams(Params):
+    eps: float = Field(1e-5, gt=0, description="Added to the variance.")
+    affine: bool = Field(True, description="Learn a per-feature scale and shift.")
+
+
+@register
+class LayerNorm(Op):
+    """Normalisation over the features of each position: nn.LayerNorm over the last dim
+    of a features-last tensor or a vector (ViT, Swin); over the channels of a
+    channels-first map at each position, torchvision's LayerNorm2d (ConvNeXt)."""
+
+    name = "layer_norm"
+    Params = LayerNormParams
+
+    def tensors(self, inputs):
+        c = inputs[0].channels
+        return {"weight": Slot((c,)), "bias": Slot((c,))} if self.p.affine else {}
+
+    def other_flops(self, inputs, output):
+        # Mean and variance (two passes), then normalise, scale and shift.
+        return (5 if self.p.affine else 3) * output.numel
+
+
+class GroupNormParams(Params):
+    groups: PositiveInt = Field(description="Groups the channels are split into.")
+    eps: float = Field(1e-5, gt=0, description="Added to the variance.")
+    affine: bool = Field(True, description="Learn a per-channel scale and shift.")
+
+
+@register
+class GroupNorm(Op):
+    """nn.GroupNorm: normalisation over groups of channels of each sample (Wu & He,
+    arXiv:1803.08494)."""
+
+    name = "group_norm"
+    Params = GroupNormParams
+
+    def infer(self, inputs):
+        x = inputs[0]
+        if x.features_last or x.rank < 2:
+            raise OpError("E0403", f"`group_norm` needs a channels-first feature map, but its "
+                          f"input is {x.kind()}")
+        if x.channels % self.p.groups:
+            raise OpError("E0401", f"groups={self.p.groups} does not divide "
+                          f"channels={x.channels}", arg="groups",
+                          help=f"choose groups dividing {x.channels}")
+        return x
+
+    def tensors(self, inputs):
+        c = inputs[0].channels
+        return {"weight": Slot((c,)), "bias": Slot((c,))} if self.p.affine else {}
+
+    def other_flops(self, inputs, output):
+        return (5 if self.p.affine else 3) * output.numel

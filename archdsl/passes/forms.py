@@ -5,7 +5,8 @@
 - `class`:      a generated nn.Module class (always for the network and for blocks).
 
 A scope can be a sequence only when its members run one after another, each
-reading the previous one's output alone.
+reading the previous one's output alone, and each is a module called with it
+(not a learnable tensor, not attention's query-key-value call: `needs_class`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _is_chain(graph: Graph, scope: Scope) -> bool:
             return False
         if child.node is not None:
             if graph.inputs(child.node) != [value]:  # a merge is never a link of a chain
+                return False
+            if graph.node(child.node).op.needs_class:  # a tensor attribute, attention
                 return False
             value = child.node
         else:

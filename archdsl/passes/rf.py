@@ -11,7 +11,8 @@ the union of its inputs' fields: the maximum size and the largest jump. Where
 inputs broadcast (a squeeze-and-excitation gate of size 1 times a map), the
 jump along a dim is that of the inputs of full size there: a size-1 dim is one
 value for every position and says nothing of their spacing. After `flatten` (a
-window over the whole map) a unit sees the whole input.
+window over the whole map) a unit sees the whole input, and so it does after
+attention or a reshape of the positions (the GLOBAL window).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ def run(graph: Graph) -> Graph:
         size = tuple(max(f.size[i] for f in fields) for i in range(len(spatial)))
         jump = _jump(fields, [graph.shape(s).spatial for s in sources], len(spatial))
         window = node.op.window([graph.shape(s) for s in sources]) if spatial else None
-        if window is not None:
+        if window is not None and len(window.kernel) != len(spatial):
+            # GLOBAL, or a window over positions that are no longer the input's (after
+            # a reshape): each output may see the whole input.
+            size = tuple(max(r, n) for r, n in zip(size, spatial))
+        elif window is not None:
             size = tuple(r + d * (k - 1) * j for r, k, d, j in
                          zip(size, window.kernel, window.dilation, jump))
             jump = tuple(j * s for j, s in zip(jump, window.stride))

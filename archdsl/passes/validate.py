@@ -22,6 +22,7 @@ def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
         raise error("E0700", f"the graph has a cycle: {names}", first.span,
                     help="a layer cannot consume its own output")
     _check_attribute_names(graph)
+    _check_named_attributes(graph)
     inputs = {node.name: [graph.node(s).shape for s in graph.inputs(node.name)]
               for node in graph.ops()}
     _check_weights(graph, inputs)
@@ -73,3 +74,24 @@ def _check_attribute_names(graph: Graph) -> None:
                         span, help="a name with `-` can only name a layer of a list whose "
                                    "layers run one after another (no merge, not a block's "
                                    "own layers); rename it with `_`")
+
+
+def _check_named_attributes(graph: Graph) -> None:
+    """An op whose state is an attribute of its module (a learnable tensor) or that is
+    not called with one input (attention) needs a name: an nn.Sequential's layers are
+    modules called one after another."""
+    for scope in graph.scopes.values():
+        if not scope.positional:
+            continue
+        for child in scope.children:
+            node = graph.node(child.node) if getattr(child, "node", None) else None
+            if node is not None and node.op.needs_class:
+                raise error("E0210", f"`{node.op.name}` needs a name: the list it is in is a "
+                            "plain sequence of layers", node.span,
+                            help=f"name it, e.g. `{_suggested_name(node.op.name)}: "
+                                 f"{node.op.describe()}`; its list then becomes a class")
+
+
+def _suggested_name(op: str) -> str:
+    return {"channel_scale": "layer_scale", "position_embedding": "pos_embedding",
+            "attention": "self_attention"}.get(op, op)
