@@ -48,17 +48,29 @@ def instantiate(emitted: Emitted, covered: dict[str, set[str]] | None = None):
         return cls()
     with torch.device("meta"):
         model = cls()
+    if not _resettable(model):
+        # A tensor only its constructor knows how to start (a class token, a helper
+        # module's buffer): construct the network as it is written.
+        return cls()
     model = model.to_empty(device=device)
     for name, module in model.named_modules():
         parameters = {n for n, _ in module.named_parameters(recurse=False)}
         if parameters and parameters <= covered.get(name, set()):
             if hasattr(module, "reset_running_stats"):
                 module.reset_running_stats()  # batch norm: its buffers still need values
-            continue
-        if hasattr(module, "reset_parameters"):
+        elif hasattr(module, "reset_parameters"):
             module.reset_parameters()
-        elif parameters or any(True for _ in module.buffers(recurse=False)):
-            raise RuntimeError(f"cannot initialise {name or 'the network'} "
-                               f"({type(module).__name__}) without its constructor")
     model.init_weights()
     return model
+
+
+def _resettable(model) -> bool:
+    """Whether every module that holds tensors of its own can set them again
+    (`reset_parameters`), or is covered by the init rules."""
+    for module in model.modules():
+        holds = any(True for _ in module.parameters(recurse=False)) or \
+            any(True for _ in module.buffers(recurse=False))
+        if holds and not hasattr(module, "reset_parameters") and \
+                not hasattr(module, "reset_running_stats"):
+            return False
+    return True

@@ -105,3 +105,23 @@ def test_compile_inference_with_trained_weights(cli, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), trained(x), rtol=1e-4, atol=1e-4)
     assert "BatchNorm" not in (tmp_path / "r18.py").read_text()
+
+
+@pytest.mark.parametrize("spec", [  # ViT-B/16 at 112 (50 tokens) in the fast subset
+    "vit_b_16", pytest.param("convnext_tiny", marks=pytest.mark.slow),
+    pytest.param("swin_t", marks=pytest.mark.slow)])
+def test_inference_form_of_networks_without_batch_norm(spec):
+    """Layer norms stay, stochastic depth and dropout go: the same parameters, the
+    eval outputs."""
+    arch = archdsl.load(SPECS / f"{spec}.yaml", input=(3, 112, 112))
+    trained = _trained(arch)
+    folded = arch.inference()
+    ops = [n.op.name for n in folded.graph.ops()]
+    assert "drop_path" not in ops and "dropout" not in ops and "layer_norm" in ops
+    assert folded.param_count == arch.param_count
+    model = archdsl.build(folded).eval()
+    model.load_state_dict(folded.fold_weights(trained.state_dict()), strict=True)
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        expected, got = trained(x), model(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())

@@ -58,6 +58,26 @@ def test_onnxruntime_equals_torch(spec, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("spec", ["convnext_tiny", "vit_b_16", "swin_t"])
+def test_transformers_export(spec, tmp_path):
+    """Layer norms, permutes, learnable tensors, nn.MultiheadAttention and the shifted
+    window attention helper, at 112 x 112 (a smaller image: the same network)."""
+    torch.manual_seed(0)
+    arch = archdsl.load(SPECS / f"{spec}.yaml", input=(3, 112, 112))
+    model = archdsl.build(arch).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # ViT's head starts at zeros
+            if name.startswith("heads."):
+                p.normal_()
+    path = export_onnx(model, tmp_path / f"{spec}.onnx", input_shape=(3, 112, 112))
+    x = torch.randn(1, 3, 112, 112, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x)
+    assert float(expected.abs().max()) > 0
+    assert_same_output(run_onnx(path, x), expected)
+
+
+@pytest.mark.slow
 def test_batch_is_dynamic_and_training_mode_is_restored(tmp_path):
     model = archdsl.build(SPECS / "resnet18.yaml", num_classes=10).train()
     path = export_onnx(model, tmp_path / "r18.onnx", input_shape=(3, 64, 64))
