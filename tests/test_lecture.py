@@ -198,15 +198,15 @@ def test_fractalnet_global_drop_path_runs_one_column():
     torch.manual_seed(0)
     picks = []
     for _ in range(3000):
-        model.choose_column()
-        picks.append(joins[0].chosen)
-        assert all(j.chosen == picks[-1] for j in joins)  # one choice for the batch
+        model.choose_column(torch.device("cpu"))
+        picks.append(int(joins[0].chosen))
+        assert all(int(j.chosen) == picks[-1] for j in joins)  # one choice for the batch
     assert picks.count(0) / 3000 == pytest.approx(0.5, abs=0.03)  # half the batches
     for column in (1, 2, 3):
         assert picks.count(column) / 3000 == pytest.approx(0.5 / 3, abs=0.03)
     # Column 1 alone: each block is its shallowest path, one conv.
     for j in joins:
-        j.chosen = 1
+        j.chosen.fill_(1)
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         y = x
@@ -221,7 +221,7 @@ def test_fractalnet_global_drop_path_runs_one_column():
 def _columnwise(model, x):
     """The network's forward with its per-batch choice left as set."""
     choose = model.choose_column
-    model.choose_column = lambda: None
+    model.choose_column = lambda device: None
     try:
         return model(x)
     finally:

@@ -362,3 +362,47 @@ def test_ops_speak_no_pytorch_and_every_rendering_has_an_op():
         for attribute in ("module", "expression", "network_code", "functional", "support"):
             assert not hasattr(cls, attribute), f"op `{name}` has `{attribute}`"
     assert set(RENDERINGS) <= set(OPS.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(rank=st.sampled_from([1, 3]), size=st.integers(1, 9), kernel=st.integers(1, 4),
+       stride=st.integers(1, 3), pad=st.integers(0, 2), dilation=st.integers(1, 2))
+def test_conv_of_one_or_three_spatial_dims_matches_torch(rank, size, kernel, stride, pad,
+                                                         dilation):
+    """(C, L) maps get nn.Conv1d, (C, T, H, W) maps nn.Conv3d, with the same rules."""
+    op = make("conv", 4, kernel, stride=stride, pad=pad, dilation=dilation, groups=2)
+    check_against_torch(op, (2,) + (size,) * (rank - 1) + (size + 1,))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rank=st.sampled_from([1, 3]), size=st.integers(1, 9), kernel=st.integers(1, 4),
+       stride=st.integers(1, 3), ceil=st.booleans(), kind=st.sampled_from(["maxpool",
+                                                                           "avgpool"]))
+def test_pooling_of_one_or_three_spatial_dims_matches_torch(rank, size, kernel, stride,
+                                                            ceil, kind):
+    op = make(kind, kernel, stride=stride, pad=kernel // 2, ceil=ceil)
+    check_against_torch(op, (3,) + (size + 2,) * rank)
+
+
+@pytest.mark.parametrize("shape, module", [((6,), "BatchNorm1d"), ((6, 5), "BatchNorm1d"),
+                                           ((6, 5, 4), "BatchNorm2d"),
+                                           ((6, 3, 5, 4), "BatchNorm3d")])
+def test_batch_norm_follows_the_rank(shape, module):
+    op = make("bn")
+    assert type(module_of(op, [TensorType(shape)])).__name__ == module
+    check_against_torch(op, shape)
+
+
+@pytest.mark.parametrize("name, args", [("gap", ()), ("adaptive_avgpool", ((2, 2, 1),))])
+def test_adaptive_pooling_of_a_video_map(name, args):
+    op = make(name, *args)
+    assert type(module_of(op, [TensorType((4, 3, 5, 6))])).__name__ == "AdaptiveAvgPool3d"
+    check_against_torch(op, (4, 3, 5, 6))
+
+
+def test_a_size_per_dim_must_match_the_input():
+    op = make("conv", 8, (3, 3))
+    with pytest.raises(OpError, match=r"`kernel` \[3, 3\] has 2 numbers, but the input "
+                                      r"\(4, 8, 8, 8\) has 3 spatial dims"):
+        op.infer([TensorType((4, 8, 8, 8))])
+    assert make("conv", 8, (1, 3, 3)).infer([TensorType((4, 8, 8, 8))]).dims == (8, 8, 8, 8)

@@ -116,7 +116,8 @@ def test_unnamed_learnable_tensor_is_an_error():
 @pytest.mark.parametrize("network, message, hint", [
     ("- linear(10)", "`linear` acts on the last dimension; its input is a (C, H, W) "
                      "feature map (8, 6, 6)", "`flatten` the map"),
-    ("- permute(0, 2, 3, 1)\n- conv(8, 3)", "needs a (C, H, W) feature map, but its input is "
+    ("- permute(0, 2, 3, 1)\n- conv(8, 3)", "needs a channels-first feature map ((C, L), "
+                                           "(C, H, W) or (C, T, H, W)), but its input is "
                                            "a (H, W, C) channels-last map (6, 6, 8)",
      "permute(0, 3, 1, 2)"),
     ("- permute(0, 2, 1, 3)", "channels of a (C, H, W) feature map (8, 6, 6) would end up in "

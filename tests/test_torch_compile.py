@@ -17,15 +17,18 @@ import archdsl
 from conftest import SPECS
 
 # (spec, mode, params): a residual network with projections, GoogLeNet's branches and
-# auxiliary heads (a NamedTuple in training), a DenseNet's concat chains, and
-# stochastic depth (eval only: its training-time draw is random).
+# auxiliary heads (a NamedTuple in training), a DenseNet's concat chains, FractalNet's
+# joins with local and global drop-path (drawn as tensors: one seed, the same draws
+# compiled or not), and stochastic depth (eval only: its training-time draw is random).
 CASES = [
     ("resnet18", "train", {}),
     ("googlenet", "eval", {}),
     ("googlenet", "train", {"dropout_rate": 0.0, "dropout_aux": 0.0}),
     ("densenet_bc_100_k12", "eval", {}),
+    ("fractalnet_cifar10", "train", {}),
     ("resnet110_stochastic_depth", "eval", {}),
 ]
+FAST = {"resnet18", "fractalnet_cifar10"}  # in the fast subset (-m "not slow")
 # Equality for all but the last: its eval forward differs from resnet's only by a scale.
 COMPILED = CASES[:-1]
 
@@ -49,8 +52,8 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("spec, mode, params", [  # ResNet-18 in the fast subset
-    c if c[0] == "resnet18" else pytest.param(*c, marks=pytest.mark.slow) for c in CASES],
+@pytest.mark.parametrize("spec, mode, params", [
+    c if c[0] in FAST else pytest.param(*c, marks=pytest.mark.slow) for c in CASES],
     ids=[f"{s}-{m}" for s, m, _ in CASES])
 def test_one_graph_no_breaks(spec, mode, params):
     model, x = _model_and_input(spec, mode, params)
@@ -71,13 +74,16 @@ def test_compiled_equals_eager(spec, mode, params):
             torch.testing.assert_close(compiled(x), model(x))
         return
     # Training: the outputs, and the gradients of their sum, as eager's. BatchNorm's
-    # running statistics move on every call, so each side starts from a copy.
+    # running statistics move on every call, so each side starts from a copy, and from
+    # one seed (aot_eager keeps eager's random ops in their order).
     state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
     got = _outputs(compiled(x))
     sum(o.sum() for o in got).backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
     model.load_state_dict(state)
+    torch.manual_seed(1)
     expected = _outputs(model(x))
     sum(o.sum() for o in expected).backward()
     assert len(got) == len(expected)

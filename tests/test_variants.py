@@ -64,7 +64,7 @@ def test_params_and_blocks_merge_by_name(tree):
     ("- {set: 'params.depths[1]', value: 2}",
      lambda a: a.params["depths"] == (3, 2, 6, 3)),
     ("- {set: 'network[3]', value: 'maxpool(2)'}",  # an element replaced whole: unnamed now
-     lambda a: a.graph.node("maxpool").op.kernel == (2, 2)),
+     lambda a: a.graph.node("maxpool").op.kernel() == (2, 2)),
     ("- {set: network.fc, value: 'linear(7)'}",
      lambda a: a.graph.shape("fc").dims == (7,)),
     ("- {delete: network.maxpool}",
@@ -74,7 +74,7 @@ def test_params_and_blocks_merge_by_name(tree):
     ("- {insert_after: network.layer4, value: {extra: 'conv(2048, 1)'}}",
      lambda a: a.graph.inputs("extra") == ["layer4.2.relu_2"]),
     ("- {set: blocks.bottleneck.residual.body.conv2, value: 'conv(width, 5, stride=stride)'}",
-     lambda a: a.graph.node("layer1.0.conv2").op.kernel == (5, 5)),
+     lambda a: a.graph.node("layer1.0.conv2").op.kernel() == (5, 5)),
     ("- {set: blocks.bottleneck.args.stride, value: 2}",
      lambda a: a.graph.shape("layer1.0.conv2").dims == (64, 28, 28)),
 ])

@@ -42,34 +42,45 @@ class Join(nn.Module):
     """FractalNet's join (Larsson et al., arXiv:1605.07648): the mean of its inputs.
 
     In training each input is dropped with probability `drop` (local drop-path),
-    keeping at least one. For global drop-path the network picks one column per
-    batch (`chosen`): a join whose last input is that column (`column`) keeps only
-    it; a join below a shallower chosen column keeps only its first input.
+    keeping at least one. For global drop-path the network writes one column per
+    batch into `chosen` (0: none this batch): a join whose last input is that column
+    (`column`) keeps only it; any other keeps only its first input, the deeper path.
+    The draws stay tensors and the kept inputs are 0/1 weights, never a branch on a
+    random value, so that a training step traces into one graph (torch.compile).
     """
 
     def __init__(self, drop: float = 0.0, column: int = 0) -> None:
         super().__init__()
         self.drop = drop
         self.column = column  # the column of the last input; 0: no global drop-path
-        self.chosen = 0  # the column the network picked for this batch; 0: none
+        # Written by the network before each training batch; not part of the state_dict.
+        self.register_buffer("chosen", torch.zeros((), dtype=torch.long), persistent=False)
 
     def forward(self, inputs: list[Tensor]) -> Tensor:
-        if self.training and self.chosen > 0 and self.column > 0:
-            return inputs[-1] if self.chosen == self.column else inputs[0]
-        if not self.training or self.drop == 0.0:
+        if not self.training or (self.drop == 0.0 and self.column == 0):
             return torch.stack(inputs).mean(0)
-        keep = torch.rand(len(inputs)) >= self.drop
-        if not bool(keep.any()):
-            keep[int(torch.randint(len(inputs), (1,)))] = True
-        kept: list[Tensor] = []
-        for i, x in enumerate(inputs):
-            if bool(keep[i]):
-                kept.append(x)
-        return torch.stack(kept).mean(0)
+        keep = self.kept(len(inputs), inputs[0].device).to(inputs[0].dtype)
+        out = inputs[0] * keep[0]
+        for i in range(1, len(inputs)):
+            out = out + inputs[i] * keep[i]
+        return out / keep.sum()
+
+    def kept(self, n: int, device: torch.device) -> Tensor:
+        """Which of the n inputs this batch keeps (booleans)."""
+        index = torch.arange(n, device=device)
+        keep = torch.rand(n, device=device) >= self.drop
+        # None kept: one input at random instead.
+        fallback = index == torch.randint(n, (), device=device)
+        keep = keep | (fallback & ~keep.any())
+        if self.column > 0:
+            alone = index == torch.where(self.chosen == self.column, n - 1, 0)
+            keep = torch.where(self.chosen > 0, alone, keep)
+        return keep
 
     def extra_repr(self) -> str:
         return f"drop={self.drop}, column={self.column}"
 '''.strip("\n")
+
 
 CHUNK_SOURCE = '''
 class Chunk(nn.Module):

@@ -136,11 +136,12 @@ CONV2D_DEFAULTS = (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)
 @renders(Conv)
 class _Conv(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        padding = "same" if op.p.pad == "same" else compact(op.padding)
+        rank = inputs[0].rank - 1
+        padding = "same" if op.p.pad == "same" else compact(op.padding(rank))
         return code.Call(
-            "nn.Conv2d", (inputs[0].channels, op.p.out, compact(op.kernel)),
-            (("stride", compact(op.stride)), ("padding", padding),
-             ("dilation", compact(op.dilation)), ("groups", op.p.groups),
+            f"nn.Conv{rank}d", (inputs[0].channels, op.p.out, compact(op.kernel(rank))),
+            (("stride", compact(op.stride(rank))), ("padding", padding),
+             ("dilation", compact(op.dilation(rank))), ("groups", op.p.groups),
              ("bias", op.p.bias)),
             ("in_channels", "out_channels", "kernel_size"), CONV2D_DEFAULTS)
 
@@ -155,9 +156,9 @@ class _Linear(Rendering):
 @renders(BatchNorm)
 class _BatchNorm(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        x = inputs[0]
-        ctor = "nn.BatchNorm2d" if x.rank == 3 else "nn.BatchNorm1d"
-        return code.Call(ctor, (x.channels,), (("eps", op.p.eps), ("momentum", op.p.momentum)),
+        ctor = f"nn.BatchNorm{max(inputs[0].rank - 1, 1)}d"
+        return code.Call(ctor, (inputs[0].channels,),
+                         (("eps", op.p.eps), ("momentum", op.p.momentum)),
                          ("num_features",), (("eps", 1e-5), ("momentum", 0.1)))
 
 
@@ -208,30 +209,34 @@ class _Sigmoid(Rendering):
 # ---------------------------------------------------------------------- pooling
 
 
-def _pool(op, ctor: str, *extra: tuple[str, object]) -> code.Call:
-    return code.Call(ctor, (), (("kernel_size", compact(op.kernel)),
-                                ("stride", compact(op.stride)),
-                                ("padding", compact(op.padding)),
-                                ("ceil_mode", op.p.ceil)) + extra,
+def _pool(op, x: TensorType, kind: str, *extra: tuple[str, object]) -> code.Call:
+    rank = x.rank - 1
+    return code.Call(f"nn.{kind}{rank}d", (), (("kernel_size", compact(op.kernel(rank))),
+                                               ("stride", compact(op.stride(rank))),
+                                               ("padding", compact(op.padding(rank))),
+                                               ("ceil_mode", op.p.ceil)) + extra,
                      (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True)))
 
 
 @renders(MaxPool)
 class _MaxPool(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        return _pool(op, "nn.MaxPool2d")
+        return _pool(op, inputs[0], "MaxPool")
 
 
 @renders(AvgPool)
 class _AvgPool(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        return _pool(op, "nn.AvgPool2d", ("count_include_pad", op.p.count_include_pad))
+        return _pool(op, inputs[0], "AvgPool", ("count_include_pad", op.p.count_include_pad))
 
 
 @renders(AdaptiveAvgPool)
 class _AdaptiveAvgPool(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        return code.Call("nn.AdaptiveAvgPool2d", (op.size,), (), ("output_size",))
+        rank = inputs[0].rank - 1
+        size = op.size(rank)
+        return code.Call(f"nn.AdaptiveAvgPool{rank}d", (size[0] if rank == 1 else size,),
+                         (), ("output_size",))
 
 
 # ---------------------------------------------------------------------- merges
@@ -333,24 +338,24 @@ class _Join(Rendering):
 
     def network_code(self, ops):
         """Lines for the network's forward, and its methods: the per-batch choice of
-        one column that global drop-path makes (50% of batches in the paper)."""
+        one column that global drop-path makes (50% of batches in the paper), drawn as
+        a tensor and written into every join, so that the step stays one graph."""
         scheme = {(op.p.columns, op.p.global_rate) for op in ops if op.p.column}
         if not scheme:
             return None
         if len(scheme) > 1:
             raise ValueError(f"joins disagree on (columns, global_rate): {sorted(scheme)}")
         (columns, rate), = scheme
-        prologue = ["if self.training and not torch.jit.is_scripting():",
-                    "    self.choose_column()"]
+        prologue = ["if self.training:",
+                    "    self.choose_column(x.device)"]
         method = [
-            "@torch.jit.unused",
-            "def choose_column(self) -> None:",
-            '    """Global drop-path (FractalNet): some batches run one column only."""',
-            f"    column = int(torch.randint(1, {int(columns) + 1}, ())) "
-            f"if float(torch.rand(())) < {float(rate)!r} else 0",
+            "def choose_column(self, device: torch.device) -> None:",
+            '    """Global drop-path (FractalNet): some batches run one column only; 0: none."""',
+            f"    column = torch.randint(1, {int(columns) + 1}, (), device=device)",
+            f"    column = column * (torch.rand((), device=device) < {float(rate)!r})",
             "    for module in self.modules():",
             "        if isinstance(module, Join):",
-            "            module.chosen = column",
+            "            module.chosen.copy_(column)",
         ]
         return prologue, method
 

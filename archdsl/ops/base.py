@@ -25,8 +25,9 @@ OPS: dict[str, type[Op]] = {}
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
-Pair = PositiveInt | tuple[PositiveInt, PositiveInt]
-PadPair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
+# A size per spatial dim: one number for all, or one each ([kh, kw]; [kt, kh, kw]).
+Pair = PositiveInt | tuple[PositiveInt, ...]
+PadPair = NonNegativeInt | tuple[NonNegativeInt, ...]
 
 
 def register(cls: type[Op]) -> type[Op]:
@@ -83,13 +84,14 @@ class Window:
 GLOBAL = Window((), (), (), ())
 
 
-def pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+def pair(value: int | tuple[int, ...], rank: int = 2) -> tuple[int, ...]:
+    """A size per spatial dim: `value` for each of `rank` dims, or as given."""
+    return (value,) * rank if isinstance(value, int) else tuple(value)
 
 
-def compact(value: tuple[int, int]) -> int | tuple[int, int]:
+def compact(value: tuple[int, ...]) -> int | tuple[int, ...]:
     """(3, 3) -> 3, the way people write square kernels."""
-    return value[0] if value[0] == value[1] else value
+    return value[0] if len(set(value)) == 1 else value
 
 
 def window_output(size: int, kernel: int, stride: int, pad: int, dilation: int = 1,
@@ -238,36 +240,40 @@ class Op:
 
 
 class WindowOp(Op):
-    """An op that slides a window over the spatial dims (conv, pooling): the shared
-    kernel, stride, padding and dilation arithmetic, and the check that the output is
-    not empty. Subclasses' params have `kernel`, `stride` and `pad`."""
+    """An op that slides a window over the spatial dims of a feature map (conv,
+    pooling) of any spatial rank: 1-d (C, L), 2-d (C, H, W) or 3-d (C, T, H, W). The
+    shared kernel, stride, padding and dilation arithmetic, and the checks that each
+    size has one number per spatial dim and that the output is not empty. Subclasses'
+    params have `kernel`, `stride` and `pad`."""
 
     # The help of E0402, when the window does not fit the input.
     too_small_help: ClassVar[str] = "the input is too small here; reduce the kernel or the " \
                                     "downsampling before it"
+    SIZES: ClassVar[tuple[str, ...]] = ("kernel", "stride", "pad", "dilation")
 
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return pair(self.p.kernel)
+    def kernel(self, rank: int = 2) -> tuple[int, ...]:
+        return pair(self.p.kernel, rank)
 
-    @property
-    def stride(self) -> tuple[int, int]:
-        return pair(self.p.stride) if self.p.stride is not None else self.kernel
+    def stride(self, rank: int = 2) -> tuple[int, ...]:
+        return pair(self.p.stride, rank) if self.p.stride is not None else self.kernel(rank)
 
-    @property
-    def dilation(self) -> tuple[int, int]:
-        return pair(getattr(self.p, "dilation", 1))
+    def dilation(self, rank: int = 2) -> tuple[int, ...]:
+        return pair(getattr(self.p, "dilation", 1), rank)
 
-    @property
-    def padding(self) -> tuple[int, int]:
-        return pair(self.p.pad)
+    def padding(self, rank: int = 2) -> tuple[int, ...]:
+        return pair(self.p.pad, rank)
+
+    def check_map(self, x: TensorType) -> None:
+        expect_map(self, x, self.SIZES)
 
     def output_size(self, x: TensorType, ceil: bool = False) -> tuple[int, ...]:
         """The spatial size of the output for input `x`, or E0402 when it is empty."""
         dilated = "dilation" in type(self.p).model_fields
+        rank = len(x.spatial)
+        axes = {1: "L", 2: "HW", 3: "THW"}[rank]
         spatial = []
-        for axis, size, k, s, p, d in zip("HW", x.spatial, self.kernel, self.stride,
-                                          self.padding, self.dilation):
+        for axis, size, k, s, p, d in zip(axes, x.spatial, self.kernel(rank), self.stride(rank),
+                                          self.padding(rank), self.dilation(rank)):
             out = window_output(size, k, s, p, d, ceil)
             if out <= 0:
                 raise OpError("E0402", f"the output {axis} would be {out}: input {axis}={size}, "
@@ -278,7 +284,33 @@ class WindowOp(Op):
         return tuple(spatial)
 
     def window(self, inputs):
-        return Window(self.kernel, self.stride, self.dilation, self.padding)
+        rank = len(inputs[0].spatial)
+        return Window(self.kernel(rank), self.stride(rank), self.dilation(rank),
+                      self.padding(rank))
+
+
+def expect_map(op: Op, x: TensorType, sizes: Sequence[str] = ()) -> None:
+    """E0403 unless `x` is a channels-first map with 1 to 3 spatial dims; E0405 where one
+    of the op's `sizes` (kernel, stride, …) gives another number of dims."""
+    if x.features_last or not 2 <= x.rank <= 4:
+        raise OpError("E0403", f"`{op.name}` needs a channels-first feature map ((C, L), "
+                      f"(C, H, W) or (C, T, H, W)), but its input is {x.kind()}",
+                      help=map_help(x))
+    rank = x.rank - 1
+    for arg in sizes:
+        value = getattr(op.p, arg, None)
+        if isinstance(value, tuple) and len(value) != rank:
+            raise OpError("E0405", f"`{arg}` {spec_literal(value)} has {len(value)} numbers, "
+                          f"but the input {x} has {rank} spatial dim{'s' if rank > 1 else ''}",
+                          arg=arg, help=f"give one number, or {rank}")
+
+
+def map_help(x: TensorType) -> str:
+    """What turns `x` into a channels-first map, for a diagnostic."""
+    if x.features_last:
+        back = ", ".join(map(str, (0, x.rank) + tuple(range(1, x.rank))))
+        return f"permute the channels first before it: `permute({back})`"
+    return "check for a stray `flatten` or `linear` before it"
 
 
 class SameShapeMerge(Op):
@@ -320,7 +352,7 @@ def expect_rank(op: Op, x: TensorType, rank: int, help: str = "") -> None:
 
 
 __all__ = ["Op", "OPS", "register", "OpError", "Params", "Window", "GLOBAL", "WindowOp",
-           "Affine",
+           "Affine", "expect_map", "map_help",
            "SameShapeMerge", "pair", "compact",
            "window_output", "PositiveInt", "NonNegativeInt", "Pair", "PadPair", "Label",
            "expect_rank"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archdsl.ops.base import Affine, Op, OpError, Params, PositiveInt, Slot, expect_rank, register
+from archdsl.ops.base import Affine, Op, OpError, Params, PositiveInt, Slot, expect_map, register
 
 
 class BatchNormParams(Params):
@@ -14,16 +14,17 @@ class BatchNormParams(Params):
 
 @register
 class BatchNorm(Op):
-    """nn.BatchNorm2d over (C, H, W), nn.BatchNorm1d over (F,)."""
+    """nn.BatchNorm1d over (F,) or (C, L), nn.BatchNorm2d over (C, H, W), nn.BatchNorm3d
+    over (C, T, H, W)."""
 
     name = "bn"
     Params = BatchNormParams
 
     def infer(self, inputs):
         x = inputs[0]
-        if x.rank not in (1, 3) or x.features_last:
-            raise OpError("E0403", f"`bn` needs a (C, H, W) feature map or a (F,) vector, "
-                          f"but its input is {x.kind()}",
+        if x.rank > 4 or x.features_last:
+            raise OpError("E0403", f"`bn` needs a channels-first feature map or a (F,) "
+                          f"vector, but its input is {x.kind()}",
                           help="`layer_norm` normalises the features of each position")
         return x
 
@@ -55,7 +56,7 @@ class LocalResponseNorm(Op):
     Params = LRNParams
 
     def infer(self, inputs):
-        expect_rank(self, inputs[0], 3)
+        expect_map(self, inputs[0])
         return inputs[0]
 
     def other_flops(self, inputs, output):

@@ -102,7 +102,7 @@ def fold_state_dict(plan: InferencePlan, state_dict: dict) -> dict:
                 mean, var = (state_dict[f"{fold.bn}.running_mean"],
                              state_dict[f"{fold.bn}.running_var"])
                 factor = gamma / torch.sqrt(var + fold.eps)
-                weight = weight * factor.reshape(-1, 1, 1, 1)
+                weight = weight * factor.reshape(-1, *[1] * (weight.dim() - 1))
                 bias = (bias - mean) * factor + beta
             out[f"{fold.conv}.weight"] = weight * fold.scale
             out[f"{fold.conv}.bias"] = bias * fold.scale
