@@ -170,6 +170,8 @@ class Graph:
         self.heads: dict[str, str] = {}  # auxiliary head name -> its output node
         # The training-mode return value when heads exist: (type name, [(field, node)]).
         self.outputs: tuple[str, list[tuple[str, str]]] | None = None
+        # Named outputs (`returns:`): key -> value, returned as a dict in every mode.
+        self.returns: list[tuple[str, str]] = []
         self.init_rules: list = []  # archdsl.lang.init.InitRule, in order
         # "channels_last": the generated module keeps its weights and activations NHWC
         # (the inference form of a convolutional network, where it is faster).
@@ -218,6 +220,7 @@ class Graph:
                           for c in s.children]
         if self.output == name:
             self.output = source
+        self.returns = [(key, source if value == name else value) for key, value in self.returns]
         return source
 
     def remove_subtree(self, path: tuple[str, ...]) -> list[str]:

@@ -66,6 +66,9 @@ REFERENCES = {
     "mobilenet_v3_large": ("mobilenet_v3_large", {}),
     "efficientnet_b0": ("efficientnet_b0", {}),
     "regnet_y_400mf": ("regnet_y_400mf", {}),
+    "convnext_tiny": ("convnext_tiny", {}),
+    "vit_b_16": ("vit_b_16", {}),
+    "swin_t": ("swin_t", {}),
 }
 DEFAULT_SPECS = ["resnet50", "vgg16", "densenet121", "googlenet", "squeezenet1_1",
                  "inception_v3"]

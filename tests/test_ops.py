@@ -268,6 +268,8 @@ SAMPLES = {
     "select": ((2, 1), (4, 5, 5)),
     "patch_merge": ((), TensorType((5, 5, 4), features_last=True)),
     "window_attention": ((2, 3, 1), TensorType((5, 5, 4), features_last=True)),
+    "conv_transpose": ((6, 3), (4, 5, 5)),
+    "frozen_bn": ((), (4, 5, 5)),
 }
 # Ops that are not a module of their own (a learnable tensor of the enclosing module;
 # attention's query-key-value call): tests/test_token_ops.py covers them.

@@ -19,13 +19,18 @@ from conftest import SPECS
 # (spec, mode, params): a residual network with projections, GoogLeNet's branches and
 # auxiliary heads (a NamedTuple in training), a DenseNet's concat chains, FractalNet's
 # joins with local and global drop-path (drawn as tensors: one seed, the same draws
-# compiled or not), and stochastic depth (eval only: its training-time draw is random).
+# compiled or not), layer norms, permutes and layer scales (ConvNeXt), attention with a
+# class token and position embedding (ViT, in training: no dropout), Swin's shifted
+# windows, and stochastic depth (eval only: its training-time draw is random).
 CASES = [
     ("resnet18", "train", {}),
     ("googlenet", "eval", {}),
     ("googlenet", "train", {"dropout_rate": 0.0, "dropout_aux": 0.0}),
     ("densenet_bc_100_k12", "eval", {}),
     ("fractalnet_cifar10", "train", {}),
+    ("convnext_tiny", "eval", {}),
+    ("vit_b_16", "train", {}),
+    ("swin_t", "eval", {}),
     ("resnet110_stochastic_depth", "eval", {}),
 ]
 FAST = {"resnet18", "fractalnet_cifar10"}  # in the fast subset (-m "not slow")

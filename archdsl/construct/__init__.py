@@ -56,6 +56,7 @@ class Builder(Calls, Constructs):
         root.input = INPUT
         root.output = self.graph.output = self.fill(network, Frame(root, params), INPUT)
         self.graph.outputs = self.outputs()
+        self.graph.returns = self.returns(root)
         self.graph.init_rules = [rule for decl in self.spec.init
                                  if (rule := evaluate_rule(decl, self.evaluator, params))]
         return self.graph
@@ -79,6 +80,8 @@ class Builder(Calls, Constructs):
                         help="write `- aux1: {auxiliary: …}`")
         if isinstance(item, it.Repeat):
             return self.repeat(item, frame, x)
+        if isinstance(item, it.From):
+            return self.tap(item, frame, x, None, None)
         if isinstance(item, it.Cond):  # the chosen layers are spliced into the list
             chosen = self.choose(item, frame)
             return x if chosen is None else self.fill(chosen, frame, x)
@@ -97,6 +100,8 @@ class Builder(Calls, Constructs):
         if isinstance(item, it.Cond):
             chosen = self.choose(item, frame)
             return x if chosen is None else self.member(chosen, frame, x, name, name_span)
+        if isinstance(item, it.From):
+            return self.tap(item, frame, x, name, name_span)
         base = {it.Seq: "seq", it.Residual: "residual", it.Branches: "branches",
                 it.Repeat: "repeat", it.Named: "seq"}[type(item)]
         local = self.claim(frame.scope, name, base, name_span or item.span)
@@ -152,3 +157,12 @@ class Builder(Calls, Constructs):
             raise error("E0201", f"auxiliary head `{sorted(missing)[0]}` is not in `outputs`",
                         decl.span, help="add it to `outputs: fields:`")
         return decl.name, fields
+
+    def returns(self, root: Scope) -> list[tuple[str, str]]:
+        """The named outputs of `returns:`: key -> the value of a member of the network's
+        list (or of the network's last layer)."""
+        decl = self.spec.returns
+        if decl is None:
+            return []
+        return [(key, self.graph.output if member == "network" else
+                 self.reference(member, root, span)) for key, member, span in decl.entries]

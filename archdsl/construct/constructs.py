@@ -6,12 +6,13 @@ from dataclasses import replace
 
 from archdsl.construct.place import Frame, Placer
 from archdsl.diagnostics import error
-from archdsl.graph import Ghost, Member
+from archdsl.graph import Ghost, Member, Scope
 from archdsl.lang import expr as ast
 from archdsl.lang import items as it
-from archdsl.lang.evaluate import LayerCall, a_type, type_name
+from archdsl.lang.evaluate import LayerCall, a_type, suggest, type_name
 from archdsl.names import RESERVED
 from archdsl.ops import OPS
+from archdsl.source import Span
 
 
 class Constructs(Placer):
@@ -30,12 +31,18 @@ class Constructs(Placer):
             children[start] = replace(children[start], hint=hint)
         return out
 
-    def merge_op(self, merge: it.SExpr, frame: Frame) -> LayerCall:
-        """The merge op a `merge:` names: add, concat, mean, join(...)."""
+    def merge_op(self, merge: it.SExpr, frame: Frame, count: int = 2) -> LayerCall:
+        """The merge op a `merge:` names for `count` inputs: add, concat, mean, join(...),
+        and for `from:` any op over several inputs (crop, resize to another's size)."""
+
+        def takes(cls) -> bool:
+            return cls.max_inputs != 1 and cls.min_inputs <= count and \
+                (cls.max_inputs is None or count <= cls.max_inputs) and \
+                (cls.min_inputs >= 2 or count > 1)
+
         call = self.evaluator.eval(merge.node, frame.env, merge.span)
-        if not (isinstance(call, LayerCall) and call.kind == "op" and
-                OPS[call.name].min_inputs >= 2):
-            merges = sorted(n for n, cls in OPS.items() if cls.min_inputs >= 2)
+        if not (isinstance(call, LayerCall) and call.kind == "op" and takes(OPS[call.name])):
+            merges = sorted(n for n, cls in OPS.items() if takes(cls))
             raise error("E0307", f"`merge:` needs a merge op, not {a_type(call)}", merge.where,
                         help=f"the merge ops are: {', '.join(merges)}")
         return call
@@ -158,6 +165,59 @@ class Constructs(Placer):
                 name = self.render(item.name, inner.env, frame.scope)
                 x = self.member(item.body, inner, x, name, item.name.span)
         return x
+
+    def tap(self, item: it.From, frame: Frame, x: str, name: str | None,
+            name_span: Span | None) -> str:
+        """Layers that read earlier members of the module: the members `from` names (or
+        the module's input), merged where there are several, then `body`. Named, it
+        names the body, else the merge."""
+        sources = [self.reference(self.render(ref, frame.env, frame.scope), frame.scope,
+                                  ref.span) for ref in item.refs]
+        value = sources[0]
+        if item.merge is not None:
+            merge = self.merge_op(item.merge, frame, len(sources))
+            named = name is not None and item.body is None
+            value = self.place_node(frame, merge, sources, name=name if named else None,
+                                    name_span=name_span,
+                                    hint=name if named and name.isidentifier() and
+                                    name not in RESERVED else frame.hint)
+        if item.body is not None:
+            if name is not None:
+                return self.member(item.body, frame, value, name, name_span)
+            return self.element(item.body, frame, value) \
+                if not isinstance(item.body, it.Seq) else self.fill(item.body, frame, value)
+        if name is not None and item.merge is None:
+            raise error("E0203", "this `from` names nothing: it has no `merge` and no `body`",
+                        name_span or item.span,
+                        help="drop the name (`- from: …` continues from that member), or "
+                             "give the layers to apply in `body:`")
+        return value
+
+    def reference(self, text: str, scope: Scope, span: Span) -> str:
+        """The value of member `text` of `scope`, written before the reference (or the
+        module's input for `input`): its output node."""
+        if text == "input":
+            return scope.input
+        for index, child in enumerate(scope.children):
+            if isinstance(child, Member) and child.local == text:
+                value = child.node
+                if value is None:
+                    value = self.graph.scope(child.scope).output
+                    if value is None:
+                        break  # the member being filled: not an earlier one
+                if child.hint is None and text.isidentifier() and text not in RESERVED:
+                    # A value read again later: its variable in `forward` is its name.
+                    scope.children[index] = replace(child, hint=text)
+                return value
+        names = [c.local for c in scope.children if isinstance(c, Member)]
+        where = f"`{scope.name}`" if scope.path else "the network"
+        later = text in scope.reserved
+        what = "not written before this layer" if later else "not a member"
+        raise error("E0301", f"`{text}` is {what} of {where}", span,
+                    help=("a layer reads members written before it; " if later else "") +
+                         (suggest(text, set(names) | {"input"}) or
+                          "`from` names a member of the same list, or `input`; members "
+                          "nested in another member cannot be read"))
 
     def choose(self, item: it.Cond, frame: Frame) -> it.Item | None:
         """The branch of an `if` its condition picks (None: no layers)."""

@@ -14,6 +14,8 @@ def positional(item: it.Item | None) -> bool:
     if isinstance(item, it.Seq):
         if item.items and all(residual_names(e) for e in item.items):
             return False
+        if any(isinstance(e, it.From) for e in item.items):
+            return False  # it reads its members by name
         return not any(names_itself(e) for e in item.items if not isinstance(e, it.Seq))
     return isinstance(item, it.Repeat) and not names_itself(item)
 
@@ -50,6 +52,8 @@ def explicit_names(item: it.Item | None) -> set[str]:
         return set().union(*(explicit_names(p) for p in item.paths))
     if isinstance(item, it.Cond):
         return explicit_names(item.then) | explicit_names(item.orelse)
+    if isinstance(item, it.From):
+        return explicit_names(item.body)
     return set()
 
 

@@ -81,6 +81,15 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Slices:
+    """`value[:, :, 4:60, 4:60]`: the batch and channels whole, then `bounds` (start,
+    stop) along each spatial dim."""
+
+    value: object
+    bounds: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class Sum:
     """`a + b + …`."""
 
@@ -136,6 +145,9 @@ def render(node: object) -> str:
         return f"{render(node.receiver)}.{node.name}({', '.join(arguments)})"
     if isinstance(node, Index):
         return f"{render(node.value)}[{node.index}]"
+    if isinstance(node, Slices):
+        spans = ", ".join(f"{int(a)}:{int(b)}" for a, b in node.bounds)
+        return f"{render(node.value)}[:, :, {spans}]"
     if isinstance(node, Sum):
         return " + ".join(render(t) for t in node.terms)
     if isinstance(node, ListOf):
@@ -240,15 +252,15 @@ def children(node: object) -> list[tuple[tuple, object]]:
         out += [(("args", i), a) for i, a in enumerate(node.args)]
         out += [(("kwargs", i), v) for i, (_, v) in enumerate(node.kwargs)]
         return out
-    if isinstance(node, Index):
+    if isinstance(node, (Index, Slices)):
         return [(("value",), node.value)]
     return []
 
 
 def is_leaf(node: object) -> bool:
     """A literal value: the positions where two instances of a class may differ."""
-    return not isinstance(node, (Var, Attr, Call, Method, Index, Sum, ListOf, TupleOf, Starred,
-                                 Ref))
+    return not isinstance(node, (Var, Attr, Call, Method, Index, Slices, Sum, ListOf, TupleOf,
+                                 Starred, Ref))
 
 
 def rebuild(node: object, fn) -> object:
@@ -277,6 +289,8 @@ def rebuild(node: object, fn) -> object:
             return Method(walk(n.receiver, position + (("receiver",),)), n.name, args, kwargs)
         if isinstance(n, Index):
             return Index(walk(n.value, position + (("value",),)), n.index)
+        if isinstance(n, Slices):
+            return Slices(walk(n.value, position + (("value",),)), n.bounds)
         return n
 
     return walk(node, ())

@@ -1,4 +1,5 @@
-"""Helper modules for the ops that move dims, and for ConvNeXt's layer norm.
+"""Helper modules for the ops that move dims, for ConvNeXt's layer norm and for frozen
+batch norm.
 
 torch.nn has no module for a permute, a reshape of one sample or a select, so
 where such an op is a layer of an nn.Sequential (ConvNeXt's block permutes the
@@ -63,4 +64,27 @@ class LayerNorm2d(nn.LayerNorm):
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias,
                                      self.eps)
         return torch.permute(x, [0, 3, 1, 2])
+'''.strip("\n")
+
+FROZEN_BATCH_NORM_SOURCE = '''
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm whose statistics and affine are fixed buffers, never trained (as
+    torchvision.ops.FrozenBatchNorm2d): x * scale + shift, per channel."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return x * scale.reshape(shape) + shift.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
 '''.strip("\n")

@@ -22,6 +22,7 @@ from archdsl.emit.helpers import (
 )
 from archdsl.emit.swin_helpers import PATCH_MERGE_SOURCE, WINDOW_ATTENTION_SOURCE
 from archdsl.emit.token_helpers import (
+    FROZEN_BATCH_NORM_SOURCE,
     LAYER_NORM_2D_SOURCE,
     PERMUTE_SOURCE,
     RESHAPE_SOURCE,
@@ -31,6 +32,7 @@ from archdsl.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU, ReLU6, Si
 from archdsl.ops.attention import Attention, WindowAttention
 from archdsl.ops.base import Op, compact
 from archdsl.ops.conv import Conv
+from archdsl.ops.dense import ConvTranspose, Crop, FrozenBatchNorm, Resize
 from archdsl.ops.layout import (
     ChannelShuffle,
     Chunk,
@@ -598,3 +600,57 @@ class _PatchMerge(Rendering):
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("PatchMerge")
+
+
+# ---------------------------------------------------------------------- dense prediction
+
+
+@renders(ConvTranspose)
+class _ConvTranspose(Rendering):
+    def module(self, op, inputs, output, inplace=False):
+        rank = inputs[0].rank - 1
+        kernel, stride, pad, output_pad = (compact(v) for v in op.sizes(rank))
+        return code.Call(
+            f"nn.ConvTranspose{rank}d", (inputs[0].channels, op.p.out, kernel),
+            (("stride", stride), ("padding", pad), ("output_padding", output_pad),
+             ("groups", op.p.groups), ("bias", op.p.bias)),
+            ("in_channels", "out_channels", "kernel_size"),
+            (("stride", 1), ("padding", 0), ("output_padding", 0), ("groups", 1),
+             ("bias", True)))
+
+
+@renders(Resize)
+class _Resize(Rendering):
+    functional = True  # a second input gives only its size: written as an expression
+
+    def _options(self, op, output):
+        size = output.spatial
+        return (("size", size[0] if len(size) == 1 else size), ("mode", op.p.mode),
+                ("align_corners", op.p.align_corners))
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("nn.Upsample", (), self._options(op, output), (),
+                         (("mode", "nearest"), ("align_corners", None)))
+
+    def expression(self, op, args, inputs, output):
+        return code.Call("nn.functional.interpolate", (args[0],), self._options(op, output),
+                         (), (("mode", "nearest"), ("align_corners", None)))
+
+
+@renders(Crop)
+class _Crop(Rendering):
+    functional = True
+    aliases_input = True  # a view of the first input
+
+    def expression(self, op, args, inputs, output):
+        starts = op.offsets(inputs)
+        return code.Slices(args[0], tuple((a, a + n) for a, n in zip(starts, output.spatial)))
+
+
+@renders(FrozenBatchNorm)
+class _FrozenBatchNorm(Rendering):
+    support, support_class = FROZEN_BATCH_NORM_SOURCE, "FrozenBatchNorm2d"
+
+    def module(self, op, inputs, output, inplace=False):
+        return code.Call("FrozenBatchNorm2d", (inputs[0].channels,), (("eps", op.p.eps),),
+                         ("num_features",), (("eps", 1e-5),))

@@ -128,7 +128,7 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
 
 
 # Names the generated file may import besides torch's (RESERVED has those).
-IMPORTED = frozenset({"OrderedDict", "fnmatchcase", "NamedTuple", "Optional"})
+IMPORTED = frozenset({"OrderedDict", "fnmatchcase", "Dict", "NamedTuple", "Optional"})
 
 
 def _imports(text: str) -> list[str]:
@@ -138,7 +138,7 @@ def _imports(text: str) -> list[str]:
         standard.append("from collections import OrderedDict")
     if "fnmatchcase(" in text:
         standard.append("from fnmatch import fnmatchcase")
-    typing = [name for name in ("NamedTuple", "Optional") if f"{name}[" in text or
+    typing = [name for name in ("Dict", "NamedTuple", "Optional") if f"{name}[" in text or
               f"({name})" in text]
     if typing:
         standard.append(f"from typing import {', '.join(typing)}")
@@ -245,10 +245,13 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
     returned = [absent.get(first.scope.output, first.scope.output)]
     if root and graph.outputs:
         returned = [value for _, value in graph.outputs[1]]
+    if root and graph.returns:
+        returned = [value for _, value in graph.returns]
     uses.update(returned)
     var = {first.scope.input: "x"}
     live: dict[str, str] = {"x": first.scope.input}
-    result = naming.outputs_type if root and graph.outputs else "Tensor"
+    result = naming.outputs_type if root and graph.outputs else \
+        "Dict[str, Tensor]" if root and graph.returns else "Tensor"
     out.add([f"{INDENT}def forward(self, x: Tensor) -> {result}:"])
     out.add([f"{INDENT * 2}# x: {shape_text(group, None)}"])
     if root and graph.memory_format:
@@ -301,6 +304,14 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
             continue
         out.add(code.format_lines(value, indent, f"{target} = ", comment=comment), origin)
     names = [var[v] for v in returned]
+    if root and graph.returns:
+        items = [f"{code.literal(key)}: {name}" for (key, _), name in zip(graph.returns, names)]
+        flat = f"{INDENT * 2}return {{{', '.join(items)}}}"
+        out.add([flat] if len(flat) <= 88 else
+                [f"{INDENT * 2}return {{"] + [f"{INDENT * 3}{item}," for item in items] +
+                [f"{INDENT * 2}}}"])
+        _add_methods(out, extras)
+        return
     if not (root and graph.outputs):
         out.add([f"{INDENT * 2}return {names[0]}"])
         _add_methods(out, extras)

@@ -8,6 +8,7 @@ A layer item is one of
   `{branches: ..., merge: m}`   parallel paths                       (Branches)
   `{repeat: n, body: item}`     copies with an index                 (Repeat)
   `{if: c, then: a, else: b}`   a choice made at expansion           (Cond)
+  `{from: [a, b], merge: m}`    reads earlier named members          (From)
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from archdsl.diagnostics import SpecError, error
 from archdsl.lang import expr as ast
 from archdsl.lang.patch import PatchedCall
 from archdsl.lang.records import validate
-from archdsl.lang.schema import RECORDS_BY_KEY, BranchesRecord, CondRecord, RepeatRecord
+from archdsl.lang.schema import (
+    RECORDS_BY_KEY,
+    BranchesRecord,
+    CondRecord,
+    FromRecord,
+    RepeatRecord,
+)
 from archdsl.lang.yamlload import Path, SpanTable
 from archdsl.limits import Limits
 from archdsl.names import identifier_problem, layer_name_problem
@@ -112,7 +119,18 @@ class Cond:
     span: Span
 
 
-Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond, Head]
+@dataclass(frozen=True)
+class From:
+    """Layers that read earlier named members of the module (or its input), merged where
+    there are several, then `body`."""
+
+    refs: tuple[Template, ...]
+    merge: SExpr | None
+    body: Item | None
+    span: Span
+
+
+Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond, Head, From]
 
 
 class ItemParser:
@@ -296,6 +314,22 @@ class ItemParser:
         return Repeat(self.expr(data["repeat"], path + ("repeat",)), record.index, name,
                       self.item(data["body"], path + ("body",)), self.table.key(path + ("repeat",)))
 
+    def _from(self, data: dict, path: Path, span: Span) -> From:
+        record: FromRecord = validate(FromRecord, data, path, self.table)
+        here = path + ("from",)
+        if isinstance(record.from_, str):
+            refs = (self.template(record.from_, here),)
+        else:
+            if not record.from_:
+                raise error("E0203", "`from` needs at least one name", self.table.value(here))
+            refs = tuple(self.template(r, here + (i,)) for i, r in enumerate(record.from_))
+        if len(refs) > 1 and record.merge is None:
+            raise error("E0201", f"`from` reads {len(refs)} members: it needs a `merge:`",
+                        self.table.key(here), help="e.g. `merge: concat`")
+        return From(refs, None if record.merge is None else
+                    self.expr(data["merge"], path + ("merge",)),
+                    self.optional(data.get("body"), path + ("body",)), self.table.key(here))
+
     def _if(self, data: dict, path: Path, span: Span) -> Cond:
         validate(CondRecord, data, path, self.table)
         return Cond(self.expr(data["if"], path + ("if",)),
@@ -324,4 +358,4 @@ def _describe(value: object) -> str:
 
 
 __all__ = ["SExpr", "Template", "Item", "Call", "Seq", "Named", "Residual", "Branches",
-           "Repeat", "Cond", "Head", "ItemParser", "SpecError"]
+           "Repeat", "Cond", "Head", "From", "ItemParser", "SpecError"]

@@ -53,6 +53,14 @@ class OutputsDecl:
 
 
 @dataclass(frozen=True)
+class ReturnsDecl:
+    """The named outputs a network returns as a dict: key -> a member of its list."""
+
+    entries: tuple[tuple[str, str, Span], ...]  # key, member name (or "network"), where
+    span: Span
+
+
+@dataclass(frozen=True)
 class Spec:
     """A loaded spec: every name checked, every expression parsed, every span kept."""
 
@@ -65,6 +73,7 @@ class Spec:
     table: SpanTable
     outputs: OutputsDecl | None = None
     init: tuple[InitDecl, ...] = ()
+    returns: ReturnsDecl | None = None
 
     @property
     def source(self) -> SourceFile:
@@ -118,8 +127,26 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
         outputs = _outputs(record.outputs, table, record.name)
     init = tuple(_init(("init", i), rule, raw, parser, table, ops)
                  for i, (rule, raw) in enumerate(zip(record.init, data.get("init", []))))
+    returns = None if record.returns is None else _returns(record, table)
     return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
-                network, table, outputs, init)
+                network, table, outputs, init, returns)
+
+
+def _returns(record: SpecRecord, table: SpanTable) -> ReturnsDecl:
+    path = ("returns",)
+    if record.outputs is not None:
+        raise error("E0203", "a spec has `outputs` (training-mode heads) or `returns` (named "
+                    "outputs), not both", table.key(path),
+                    help="return the heads by name in `returns`")
+    if not record.returns:
+        raise error("E0203", "`returns` needs at least one output", table.value(path))
+    entries = []
+    for key, member in record.returns.items():
+        if not key or len(key) > 64 or not key.isprintable() or not key.isascii():
+            raise error("E0210", "an output key is 1 to 64 printable ASCII characters",
+                        table.key(path + (key,)))
+        entries.append((key, member, table.value(path + (key,))))
+    return ReturnsDecl(tuple(entries), table.key(path))
 
 
 def _outputs(record, table: SpanTable, network: str) -> OutputsDecl:

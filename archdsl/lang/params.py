@@ -57,7 +57,7 @@ def parse_override(text: str, origin: str = "--set") -> Override:
     return Override(match.group(1), indices, value, whole)
 
 
-SECTIONS = ("network", "blocks", "input", "name", "doc", "outputs", "init")
+SECTIONS = ("network", "blocks", "input", "name", "doc", "outputs", "returns", "init")
 
 
 def parse_set(text: str, origin: str = "--set") -> Override | Patch:

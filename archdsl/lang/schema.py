@@ -117,6 +117,20 @@ class HeadRecord(Record):
                                             "the head's input.")
 
 
+class FromRecord(Record):
+    """Layers that read earlier named members of the module instead of the previous
+    layer's output: skips across the network (U-Net's crop-and-copy, a head resized to
+    the input)."""
+
+    from_: str | list[str] = Field(
+        alias="from", description="A member of this module written before it, by name, or "
+                                  "`input` (the module's input); a list of them with `merge`.")
+    merge: ExprData = Field(None, description="The op over several inputs: `concat`, `add`, "
+                                              "`mul`, `crop`, `resize(…)`, ….")
+    body: ItemData = Field(None, description="Layers applied to what `from` (and `merge`) "
+                                             "give.")
+
+
 class OutputsRecord(Record):
     """What the network returns in training mode when it has heads."""
 
@@ -194,8 +208,9 @@ class SpecRecord(Record):
     name: str = Field(description="The network's name; also the generated class's name.")
     doc: str = Field("", description="What the network is, and where it comes from.")
     input: list[Annotated[int, Field(gt=0)]] = Field(
-        min_length=1, max_length=3,
-        description="The input shape without the batch dimension: [C, H, W] or [features].")
+        min_length=1, max_length=4,
+        description="The input shape without the batch dimension: [C, H, W], [C, L], "
+                    "[C, T, H, W] (video) or [features].")
     params: dict[str, ExprData] = Field(
         default_factory=dict,
         description="Parameters with their defaults; override with `--set name=value`.")
@@ -204,6 +219,10 @@ class SpecRecord(Record):
     network: list[ItemData] = Field(min_length=1, description="The layers, in order.")
     outputs: OutputsRecord | None = Field(
         None, description="Training-mode outputs when the network has `auxiliary:` heads.")
+    returns: dict[str, str] | None = Field(
+        None, description="Several named outputs: key -> a member of the network's list "
+                          "(or `network`, the last layer). The network returns a dict of "
+                          "them in training and eval, e.g. {out: head, aux: aux_head}.")
     init: list[InitRecord] = Field(default_factory=list,
                                    description="Weight initialisation rules, in order.")
 
@@ -214,6 +233,7 @@ RECORDS_BY_KEY: dict[str, type[Record]] = {
     "branches": BranchesRecord,
     "repeat": RepeatRecord,
     "if": CondRecord,
+    "from": FromRecord,
 }
 
 
@@ -222,7 +242,7 @@ def json_schema() -> dict:
     schema = SpecRecord.model_json_schema()
     defs = schema.setdefault("$defs", {})
     for record in (ResidualItem, ResidualRecord, BranchesRecord, RepeatRecord, CondRecord,
-                   HeadRecord):
+                   HeadRecord, FromRecord):
         sub = record.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[record.__name__] = sub

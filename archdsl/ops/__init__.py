@@ -4,6 +4,7 @@ from archdsl.ops import (  # noqa: F401
     activation,
     attention,
     conv,
+    dense,
     layout,
     learned,
     linear,
