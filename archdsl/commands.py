@@ -134,7 +134,8 @@ def check(args) -> int:
         except SpecError as exc:
             failed += 1
             diagnostics += exc.diagnostics
-    print_diagnostics(diagnostics, args.format)
+    # A spec another one calls (`spec:` blocks) reports its error once, not per caller.
+    print_diagnostics(list(dict.fromkeys(diagnostics)), args.format)
     if args.format == "text" and len(files) > 1:
         print(f"{len(files) - failed} of {len(files)} specs valid", file=sys.stderr)
     return EXIT_INVALID if failed else EXIT_OK

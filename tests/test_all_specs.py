@@ -52,7 +52,12 @@ def test_static_shapes_and_params_match_the_module(spec):
             modules[node.name].register_forward_hook(record(node.name))
     with torch.no_grad():
         out = model(torch.empty(2, *arch.spec.input, device="meta"))
-    assert tuple(out.shape) == (2, *arch.graph.shape(arch.graph.output).dims)
+    if arch.graph.returns:  # several named outputs: a dict
+        assert list(out) == [key for key, _ in arch.graph.returns]
+        for key, value in arch.graph.returns:
+            assert tuple(out[key].shape) == (2, *arch.graph.shape(value).dims), key
+    else:
+        assert tuple(out.shape) == (2, *arch.graph.shape(arch.graph.output).dims)
     assert seen, "no op node is a submodule"
     for name, shape in seen.items():
         assert shape == arch.graph.shape(name).dims, name

@@ -9,8 +9,10 @@ from archdsl.construct.place import Frame, Placer
 from archdsl.diagnostics import Label, error
 from archdsl.lang import items as it
 from archdsl.lang.binding import Callee
-from archdsl.lang.evaluate import LayerCall, a_type, type_name
+from archdsl.lang.evaluate import Evaluator, LayerCall, a_type, type_name
 from archdsl.lang.load import IMPLICIT_BLOCK_NAMES, BlockDef
+from archdsl.lang.params import Override, resolve
+from archdsl.ops import OPS
 from archdsl.source import Span
 
 
@@ -36,7 +38,10 @@ class Calls(Placer):
         if call.kind == "op":
             return self.place_node(frame, call, [x], name, name_span)
         if call.kind == "block":
-            return self.block(self.spec.blocks[call.name], call, frame, x, name, name_span)
+            block = self.spec.blocks[call.name]
+            if block.spec is not None:
+                return self.spec_block(block, call, frame, x, name, name_span)
+            return self.block(block, call, frame, x, name, name_span)
         return self.stage(call, frame, x, name, name_span)
 
     def block(self, block: BlockDef, call: LayerCall, frame: Frame, x: str, name: str | None,
@@ -74,6 +79,36 @@ class Calls(Placer):
                         labels=(Label(block.span, "defined here"),),
                         help="flatten the lists in the block, or give the recursion an "
                              "earlier base case") from None
+        return scope.output
+
+    def spec_block(self, block: BlockDef, call: LayerCall, frame: Frame, x: str,
+                   name: str | None, name_span: Span | None) -> str:
+        """Another spec's network as a member: its params set by the call's keywords, its
+        own blocks and params in scope while it is placed (as if it were built alone)."""
+        inner = block.spec
+        if call.args:
+            raise error("E0303", f"`{block.name}` takes its spec's params by name",
+                        call.arg_spans[0], help=f"e.g. {block.name}(num_classes=10)")
+        if frame.depth >= self.limits.max_block_depth:
+            raise error("E0501", f"blocks nest deeper than {self.limits.max_block_depth} "
+                        f"levels (calling `{block.name}`)", call.span)
+        overrides = [Override(key, (), value, span)
+                     for (key, value), span in zip(call.kwargs, call.kw_spans)]
+        outer_spec, outer_evaluator = self.spec, self.evaluator
+        self.evaluator = Evaluator(OPS, inner.blocks, self.limits)
+        try:
+            params = resolve(inner, self.evaluator, overrides)
+            self.spec = inner
+            local = self.claim(frame.scope, name, block.name, name_span or call.span)
+            scope = self.child_scope(frame, local, block.body, positional(block.body),
+                                     origin=f"block:{block.name}", block=block,
+                                     bindings=dict(call.kwargs))
+            scope.span, scope.mentions = call.span, call.mentions
+            scope.doc, scope.defined_at = block.doc, block.span
+            scope.input = x
+            scope.output = self.fill(block.body, Frame(scope, params, frame.depth + 1), x)
+        finally:
+            self.spec, self.evaluator = outer_spec, outer_evaluator
         return scope.output
 
     def _params(self, frame: Frame) -> Mapping[str, object]:

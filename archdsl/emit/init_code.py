@@ -52,8 +52,12 @@ def init_method(graph: Graph) -> list[str]:
             else:
                 body.append(line)
         if body:
-            blocks.append([f"if {' and '.join(tests)}:  # {code.origin(rule.span)}"] +
-                          [INDENT + line for line in body])
+            test = f"if {' and '.join(tests)}:"
+            comment = f"# {code.origin(rule.span)}"
+            # At three indents: the comment ends the line where it fits, else goes above.
+            head = [f"{test}  {comment}"] if len(INDENT * 3 + test + comment) + 2 <= \
+                code.MAX_LINE else [comment, test]
+            blocks.append(head + [INDENT + line for line in body])
     if not blocks:
         return []
     loop = "for name, module in self.named_modules():" if uses_names else \

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from archdsl.diagnostics import SpecError, error
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
-from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest_op
+from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest, suggest_op
 from archdsl.lang.init import InitDecl
-from archdsl.lang.items import Item, ItemParser, SExpr
+from archdsl.lang.items import Item, ItemParser, Named, Seq, SExpr
 from archdsl.lang.patch import Patch
 from archdsl.lang.patch import apply as apply_patch
 from archdsl.lang.records import validate
@@ -41,6 +42,9 @@ class BlockDef:
     lets: tuple[tuple[str, SExpr], ...]
     body: Item
     span: Span  # the block's name in `blocks:`
+    # A block that is another spec's network (`spec:`): that spec, its network cut
+    # `until` a layer. Its params are the block's keyword arguments.
+    spec: Spec | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,9 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
     blocks = {}
     for name, block in record.blocks.items():
         _check_name(name, ("blocks", name), table, reserved | {p for p, _ in params})
+        if block.spec is not None:
+            blocks[name] = _spec_block(name, block, path, table, limits, ops)
+            continue
         blocks[name] = _block(name, block, data["blocks"][name], parser, table, reserved)
     network = parser.item(data["network"], ("network",))
     outputs = None
@@ -202,6 +209,61 @@ def _block(name: str, record: BlockRecord, raw: dict, parser: ItemParser, table:
     else:
         body = parser.item({"branches": raw["branches"], "merge": raw["merge"]}, here)
     return BlockDef(name, record.doc, tuple(args), tuple(lets), body, table.key(here))
+
+
+# The specs being loaded through `spec:` blocks, by real path: a cycle is an error.
+_LOADING: list[str] = []
+
+
+def _spec_block(name: str, record: BlockRecord, path: str, table: SpanTable, limits: Limits,
+                ops: Collection[str]) -> BlockDef:
+    """A block that is the network of the spec file `record.spec`, cut `until` a layer."""
+    here = ("blocks", name)
+    where = table.value(here + ("spec",))
+    target = _confined(record.spec, path, where)
+    if target in _LOADING:
+        raise error("E0503", f"`{record.spec}` is already being loaded: spec blocks form a "
+                    "cycle", where)
+    if len(_LOADING) >= limits.max_block_depth:
+        raise error("E0501", f"spec blocks nest deeper than {limits.max_block_depth} files",
+                    where)
+    _LOADING.append(target)
+    try:
+        inner = load_spec(target, limits, ops=ops)
+    finally:
+        _LOADING.pop()
+    network = inner.network
+    if record.until is not None:
+        network = _until(network, record.until, table.value(here + ("until",)))
+    doc = record.doc or f"The network of {os.path.basename(target)}" + \
+        (f", up to `{record.until}`." if record.until else ".")
+    return BlockDef(name, doc, (), (), network, table.key(here), replace(inner, network=network))
+
+
+def _confined(reference: str, path: str, where: Span) -> str:
+    """The real path of a spec that `reference` names, relative to the spec at `path`;
+    it must stay inside that spec's directory."""
+    if os.path.isabs(reference) or "\\" in reference:
+        raise error("E0203", "a `spec` block names a file relative to this spec", where,
+                    help="write a relative path such as `resnet50.yaml`")
+    root = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    target = os.path.realpath(os.path.join(root, reference))
+    if os.path.commonpath([root, target]) != root:
+        raise error("E0203", f"`{reference}` is outside this spec's directory", where,
+                    help="a `spec` block reads specs beside this one or below it")
+    return target
+
+
+def _until(network: Item, until: str, where: Span) -> Item:
+    """`network` (a list of layers) up to and including the layer named `until`."""
+    items = network.items if isinstance(network, Seq) else (network,)
+    names = [item.name for item in items if isinstance(item, Named) and
+             isinstance(item.name, str)]
+    for index, item in enumerate(items):
+        if isinstance(item, Named) and item.name == until:
+            return Seq(items[:index + 1], network.span)
+    raise error("E0301", f"the spec's network has no layer `{until}`", where,
+                help=suggest(until, names) or f"its named layers are: {', '.join(names)}")
 
 
 def _check_name(name: str, path: tuple, table: SpanTable, reserved: Collection[str],

@@ -25,7 +25,7 @@ ItemData = Annotated[Any, WithJsonSchema({_ITEM_MARK: True})]
 ITEM_JSON_SCHEMA = {
     "description": "A layer: an op or block call (`conv(64, 3)`, `bn`), a list of layers "
                    "(run in sequence), a one-key mapping `name: layer`, or a construct "
-                   "(`residual`, `branches`, `repeat`, `if`).",
+                   "(`residual`, `branches`, `repeat`, `if`, `from`).",
     "anyOf": [
         {"type": "string", "description": "An op, block or stage call."},
         {"type": ["number", "boolean"],
@@ -38,6 +38,7 @@ ITEM_JSON_SCHEMA = {
         {"$ref": "#/$defs/RepeatRecord"},
         {"$ref": "#/$defs/CondRecord"},
         {"$ref": "#/$defs/HeadRecord"},
+        {"$ref": "#/$defs/FromRecord"},
         {"type": "object", "minProperties": 1, "maxProperties": 1,
          "additionalProperties": {_ITEM_MARK: True},
          "description": "A named layer: `name: layer`."},
@@ -178,15 +179,27 @@ class BlockRecord(Record):
     branches: Any = Field(None, description="With `merge`: shorthand for "
                                             "`body: {branches: …, merge: …}`.")
     merge: ExprData = Field(None, description="See `branches`.")
+    spec: str | None = Field(None, description="Another spec, relative to this file, whose "
+                                               "network is the block; its params are the "
+                                               "block's keyword arguments.")
+    until: str | None = Field(None, description="With `spec`: its network's layers up to "
+                                                "and including this one (a backbone "
+                                                "without its classifier).")
 
     @model_validator(mode="after")
     def _one_body(self) -> BlockRecord:
-        given = [k for k in ("body", "residual", "branches") if getattr(self, k) is not None]
+        given = [k for k in ("body", "residual", "branches", "spec")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("a block needs exactly one of `body`, `residual` or `branches`"
-                             + (f"; found {', '.join(given)}" if given else ""))
+            raise ValueError("a block needs exactly one of `body`, `residual`, `branches` or "
+                             "`spec`" + (f"; found {', '.join(given)}" if given else ""))
         if (self.branches is None) != (self.merge is None):
             raise ValueError("`branches` and `merge` go together")
+        if self.spec is not None and (self.args or self.let):
+            raise ValueError("a `spec` block takes the spec's params as its arguments: no "
+                             "`args` or `let`")
+        if self.until is not None and self.spec is None:
+            raise ValueError("`until` goes with `spec`")
         return self
 
 
