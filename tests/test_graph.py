@@ -34,7 +34,8 @@ def test_inputs_keep_the_merge_order():
           - twice: {branches: [identity, [identity, relu]], merge: concat}
     """)
     (merge,) = [n for n in arch.graph.ops() if n.op.name == "concat"]
-    assert arch.graph.inputs(merge.name) == ["twice.identity", "twice.relu"]
+    # Unnamed paths are members 0, 1, … of `twice`.
+    assert arch.graph.inputs(merge.name) == ["twice.0", "twice.1.1"]
     model = archdsl.build(arch).eval()
     x = torch.randn(1, 3, 8, 8)
     y = model.conv1(x)

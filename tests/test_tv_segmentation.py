@@ -19,7 +19,8 @@ from archdsl.passes.cost import totals
 from conftest import SPECS
 from torchvision_reference import param_count, randomize
 
-CASES = {"fcn_resnet50": "FCN_ResNet50_Weights"}
+CASES = {"fcn_resnet50": "FCN_ResNet50_Weights",
+         "deeplabv3_resnet50": "DeepLabV3_ResNet50_Weights"}
 
 
 def _reference(name: str):
@@ -43,18 +44,28 @@ def test_equals_torchvision_at_a_small_input(spec):
     assert arch.param_count == param_count(reference)
 
 
-def test_fcn_macs_are_documented_with_the_auxiliary_head():
-    """FCN_ResNet50_Weights: 152.717 GFLOPS at 520x520 = the spec's 142.726 + the
-    auxiliary FCNHead(1024) on layer3's 65x65 map (3x3 conv to 256, 1x1 conv to 21)."""
-    arch = archdsl.load(SPECS / "fcn_resnet50.yaml")
-    meta = getattr(segmentation, CASES["fcn_resnet50"]).COCO_WITH_VOC_LABELS_V1.meta
+@pytest.mark.parametrize("spec", sorted(CASES))
+def test_macs_are_documented_with_the_auxiliary_head(spec):
+    """FCN_ResNet50_Weights: 152.717 GFLOPS at 520x520, DeepLabV3_ResNet50_Weights:
+    178.722 = the spec's MACs + the auxiliary FCNHead(1024) on layer3's 65x65 map
+    (3x3 conv to 256, 1x1 conv to 21), which their weights carry."""
+    arch = archdsl.load(SPECS / f"{spec}.yaml")
+    meta = getattr(segmentation, CASES[spec]).COCO_WITH_VOC_LABELS_V1.meta
     aux = 65 * 65 * 256 * 1024 * 9 + 65 * 65 * 21 * 256
     assert round((totals(arch.graph).macs + aux) / 1e9, 3) == meta["_ops"]
     with torch.device("meta"):
-        with_aux = segmentation.fcn_resnet50(weights=None, weights_backbone=None,
-                                             aux_loss=True)
+        with_aux = getattr(segmentation, spec)(weights=None, weights_backbone=None,
+                                               aux_loss=True)
     aux_params = param_count(with_aux.aux_classifier)
     assert arch.param_count + aux_params == meta["num_params"] == param_count(with_aux)
+
+
+def test_image_pooling_is_a_sequential_with_its_own_forward():
+    """torchvision's ASPPPooling: an nn.Sequential (keys convs.4.1.weight, …) whose
+    forward resizes back to its input's size; archdsl writes it the same way."""
+    source = archdsl.compile_source(SPECS / "deeplabv3_resnet50.yaml")
+    assert "class Convs4(nn.Sequential):" in source
+    assert "        out = self[1](out)  # (N, 256, 1, 1)\n" in source
 
 
 def test_the_backbone_is_resnet50_dilated():

@@ -172,7 +172,7 @@ class Constructs(Placer):
         the module's input), merged where there are several, then `body`. Named, it
         names the body, else the merge."""
         sources = [self.reference(self.render(ref, frame.env, frame.scope), frame.scope,
-                                  ref.span) for ref in item.refs]
+                                  ref.span, x) for ref in item.refs]
         value = sources[0]
         if item.merge is not None:
             merge = self.merge_op(item.merge, frame, len(sources))
@@ -193,11 +193,14 @@ class Constructs(Placer):
                              "give the layers to apply in `body:`")
         return value
 
-    def reference(self, text: str, scope: Scope, span: Span) -> str:
-        """The value of member `text` of `scope`, written before the reference (or the
-        module's input for `input`): its output node."""
+    def reference(self, text: str, scope: Scope, span: Span, previous: str | None = None) -> str:
+        """The value of member `text` of `scope`, written before the reference: its
+        output node; `input` is the module's input, `previous` the previous layer's
+        output."""
         if text == "input":
             return scope.input
+        if text == "previous" and previous is not None:
+            return previous
         for index, child in enumerate(scope.children):
             if isinstance(child, Member) and child.local == text:
                 value = child.node
@@ -215,7 +218,7 @@ class Constructs(Placer):
         what = "not written before this layer" if later else "not a member"
         raise error("E0301", f"`{text}` is {what} of {where}", span,
                     help=("a layer reads members written before it; " if later else "") +
-                         (suggest(text, set(names) | {"input"}) or
+                         (suggest(text, set(names) | {"input", "previous"}) or
                           "`from` names a member of the same list, or `input`; members "
                           "nested in another member cannot be read"))
 

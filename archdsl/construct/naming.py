@@ -14,9 +14,9 @@ def positional(item: it.Item | None) -> bool:
     if isinstance(item, it.Seq):
         if item.items and all(residual_names(e) for e in item.items):
             return False
-        if any(isinstance(e, it.From) for e in item.items):
-            return False  # it reads its members by name
         return not any(names_itself(e) for e in item.items if not isinstance(e, it.Seq))
+    if isinstance(item, it.Branches):  # unnamed paths: members 0, 1, … (a ModuleList)
+        return not any(names_itself(p) for p in item.paths)
     return isinstance(item, it.Repeat) and not names_itself(item)
 
 

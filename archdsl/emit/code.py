@@ -135,8 +135,8 @@ def render(node: object) -> str:
     """The Python source of a code node (or a literal), on one line."""
     if isinstance(node, Var):
         return node.name
-    if isinstance(node, Attr):
-        return f"self.{node.name}"
+    if isinstance(node, Attr):  # a positional member of an nn.Sequential: self[0]
+        return f"self[{node.name}]" if node.name.isdigit() else f"self.{node.name}"
     if isinstance(node, Call):
         return f"{_func(node)}({', '.join(_arguments(node))})"
     if isinstance(node, Method):

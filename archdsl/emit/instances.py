@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from archdsl.emit import code
 from archdsl.emit.torch_ops import rendering
 from archdsl.graph import Ghost, Graph, Member, Scope
-from archdsl.passes.forms import CLASS, SEQUENTIAL, forms
+from archdsl.passes.forms import CLASS, SEQUENTIAL, forms, is_chain
 from archdsl.tensor import TensorType
 
 
@@ -125,10 +125,10 @@ class Builder:
             else:
                 node = self.graph.node(child.node)
                 render = rendering(node.op)
-                if render.functional and self.forms[scope.path] == CLASS and \
-                        not scope.positional:
-                    continue
                 sources = self.graph.inputs(node.name)
+                if render.functional and self.forms[scope.path] == CLASS and \
+                        (not scope.positional or len(sources) > 1):
+                    continue  # written in the class's forward
                 types = [self.graph.shape(s) for s in sources]
                 inplace = render.can_run_inplace and self._inplace(scope, sources[0], uses)
                 out[child.local] = render.module(node.op, types, node.shape, inplace)
@@ -138,7 +138,9 @@ class Builder:
 
     def instance(self, scope: Scope) -> Instance:
         members = self.member_constructors(scope)
-        steps = [] if scope.positional else self.steps(scope, members)
+        # A positional chain is nn.Sequential's forward; anything else has its own.
+        own_forward = not (scope.positional and is_chain(self.graph, scope))
+        steps = self.steps(scope, members) if own_forward else []
         mentions = {}
         for child in scope.children:
             if isinstance(child, Member) and child.node is not None:

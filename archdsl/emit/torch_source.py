@@ -93,8 +93,10 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
         inst = builder.instance(scope)
         key = "network" if scope.path == () else (
             f"block:{scope.block}" if scope.block else scope.origin)
-        names[key] = class_name(graph.name if scope.path == () else
-                                scope.block or scope.path[-1])
+        # A positional member is named after its parent too: `convs.4` is Convs4.
+        local = "_".join(scope.path[-2:]) if scope.path and scope.path[-1].isdigit() \
+            else scope.path[-1] if scope.path else graph.name
+        names[key] = class_name(graph.name if scope.path == () else scope.block or local)
         grouper.add(inst, key)
     grouper.name_classes(names, module)
     for group in grouper.groups:
@@ -176,6 +178,9 @@ def _class(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> None:
                                                                                 ctors))
             ctors = (code.Call("OrderedDict", (code.ListOf(pairs),)),)
         out.add(code.format_lines(code.Call("super().__init__", ctors), INDENT * 2))
+        if first.steps:  # not a chain: its own forward over self[0], self[1], …
+            out.add([""])
+            _forward(out, group, graph, naming)
         return
     out.add([f"{INDENT * 2}super().__init__()"])
     for flag in dict.fromkeys(p.name for p in group.skips.values()):
@@ -257,6 +262,9 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
     if root and graph.memory_format:
         out.add([f"{INDENT * 2}x = x.contiguous(memory_format=torch.{graph.memory_format})"])
     extras = _network_code(graph) if root else []
+    # An nn.Sequential subclass reaches its members by position: self[0], self[1], ….
+    positions = {local: i for i, local in enumerate(first.members)} \
+        if first.sequential_base else {}
     for prologue, _ in extras:
         out.add([INDENT * 2 + line for line in prologue])
     for index, step in steps:
@@ -276,12 +284,12 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
                     [f"{INDENT * 2}if self.{step.local} is not None:",
                      f"{INDENT * 3}{target} = self.{step.local}({args[0].name})"], origin)
             continue
+        member = code.Attr(str(positions.get(step.local, step.local)))
         if step.kind == "call" and step.node:
             op = graph.node(step.node).op
-            value = rendering(op).apply(op, code.Attr(step.local), args, step.in_types,
-                                        step.out_type)
+            value = rendering(op).apply(op, member, args, step.in_types, step.out_type)
         elif step.kind == "call":
-            value = code.Call(code.Attr(step.local), tuple(args))
+            value = code.Call(member, tuple(args))
         else:
             op = graph.node(step.node).op
             value = rendering(op).expression(op, args, step.in_types, step.out_type)

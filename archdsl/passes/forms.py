@@ -2,7 +2,9 @@
 
 - `sequential`: an nn.Sequential written inline in its parent (`features.0`, `.1`, …);
 - `ordered`:    an nn.Sequential(OrderedDict(...)) for a chain of named members;
-- `class`:      a generated nn.Module class (always for the network and for blocks).
+- `class`:      a generated nn.Module class (always for the network and for blocks);
+                a positional one that is not a chain is an nn.Sequential subclass with
+                its own forward (torchvision's ASPPPooling), its members `self[0]`, ….
 
 A scope can be a sequence only when its members run one after another, each
 reading the previous one's output alone, and each is a module called with it
@@ -20,7 +22,7 @@ def forms(graph: Graph) -> dict[tuple[str, ...], str]:
     """The form of every scope."""
     out = {}
     for path, scope in graph.scopes.items():
-        if path == () or scope.block is not None or not _is_chain(graph, scope):
+        if path == () or scope.block is not None or not is_chain(graph, scope):
             out[path] = CLASS
         else:
             out[path] = SEQUENTIAL if dense_positions(scope) else ORDERED
@@ -33,7 +35,7 @@ def dense_positions(scope: Scope) -> bool:
     return scope.positional and names == [str(i) for i in range(len(names))]
 
 
-def _is_chain(graph: Graph, scope: Scope) -> bool:
+def is_chain(graph: Graph, scope: Scope) -> bool:
     """Members applied one after another, each a module (no functional op, no ghost)."""
     value = scope.input
     for child in scope.children:
