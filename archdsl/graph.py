@@ -117,6 +117,9 @@ class Scope:
     reserved: set[str] = field(default_factory=set)  # names the spec gives members
     input: str | None = None
     output: str | None = None
+    # Values of its own members that layers outside it read (`from: backbone.layer3`):
+    # its module returns them after its output.
+    exports: list[str] = field(default_factory=list)
     # The generated module's attribute names: its members', and what nn.Module and the
     # network's generated methods hold. Brought up to date from `children` by
     # member_names(): while a list is filled, members are only appended, or replaced in

@@ -24,7 +24,7 @@ from archdsl.construct.constructs import Constructs
 from archdsl.construct.naming import explicit_names, head_names, origin, positional
 from archdsl.construct.place import Frame
 from archdsl.diagnostics import error
-from archdsl.graph import INPUT, Graph, Scope
+from archdsl.graph import INPUT, Graph, Member, Scope
 from archdsl.lang import items as it
 from archdsl.lang.evaluate import Evaluator, suggest
 from archdsl.lang.init import evaluate_rule
@@ -164,5 +164,11 @@ class Builder(Calls, Constructs):
         decl = self.spec.returns
         if decl is None:
             return []
-        return [(key, self.graph.output if member == "network" else
-                 self.reference(member, root, span)) for key, member, span in decl.entries]
+        placed = {c.local for c in root.children if isinstance(c, Member)}
+        out = []
+        for key, member, span in decl.entries:
+            if member != "network" and member not in placed and member in root.reserved:
+                continue  # written under an `if` that left it out (aux_loss: false)
+            out.append((key, self.graph.output if member == "network" else
+                        self.reference(member, root, span)))
+        return out

@@ -171,8 +171,8 @@ class Constructs(Placer):
         """Layers that read earlier members of the module: the members `from` names (or
         the module's input), merged where there are several, then `body`. Named, it
         names the body, else the merge."""
-        sources = [self.reference(self.render(ref, frame.env, frame.scope), frame.scope,
-                                  ref.span, x) for ref in item.refs]
+        sources = [self.reference(self.render(ref, frame.env, frame.scope, dotted=True),
+                                  frame.scope, ref.span, x) for ref in item.refs]
         value = sources[0]
         if item.merge is not None:
             merge = self.merge_op(item.merge, frame, len(sources))
@@ -201,6 +201,19 @@ class Constructs(Placer):
             return scope.input
         if text == "previous" and previous is not None:
             return previous
+        if "." in text:  # a member of a member: that module returns it too
+            outer, inner = text.split(".", 1)
+            holder = self.graph.scopes.get(scope.path + (outer,))
+            if holder is None or holder.output is None or "." in inner or \
+                    holder.block is None and holder.positional:
+                raise error("E0301", f"`{text}` does not name a member of a block or a named "
+                            f"list that is a member of {scope.name or 'the network'}", span,
+                            help="read `member.layer`: one level into a member written "
+                                 "before this layer")
+            value = self.reference(inner, holder, span)
+            if value != holder.output and value not in holder.exports:
+                holder.exports.append(value)
+            return value
         for index, child in enumerate(scope.children):
             if isinstance(child, Member) and child.local == text:
                 value = child.node

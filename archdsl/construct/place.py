@@ -112,11 +112,21 @@ class Placer(ABC):
     def _node_span(self, name: str) -> Span | None:
         return self.graph.node(name).span if name in self.graph.dag else None
 
-    def render(self, template: it.Template, env: Mapping, scope: Scope) -> str:
-        """The member name a template (`layer{i+1}`) gives in `env`, checked."""
+    def render(self, template: it.Template, env: Mapping, scope: Scope,
+               dotted: bool = False) -> str:
+        """The member name a template (`layer{i+1}`) gives in `env`, checked; `dotted`:
+        a reference, `member.layer`, each part a name."""
         text = "".join(part if isinstance(part, str) else
                        _name_part(self.evaluator.eval(part.node, env, part.span), part)
                        for part in template.parts)
+        if dotted:
+            problem = next((p for part in text.split(".")
+                            if (p := "" if is_positional(part) else layer_name_problem(part))),
+                           "")
+            if problem:
+                raise error("E0210", f"`{text}` is not a reference: {problem}", template.span,
+                            help="name a member, `member.layer`, `input` or `previous`")
+            return text
         problem = "" if scope.positional and is_positional(text) else layer_name_problem(text)
         if problem:
             raise error("E0210", f"the name template gives an invalid name: {problem}",

@@ -333,9 +333,12 @@ def _step_signature(inst: Instance) -> tuple:
     for index, step in enumerate(inst.steps):
         kind = "member" if step.kind in ("call", "optional") else "expr"
         out.append((kind, step.local, tuple(producer.get(v, v) for v in step.inputs),
-                    step.form))
+                    step.form, len(step.extra)))
         producer[step.output] = index
-    out.append(("return", producer.get(inst.scope.output)))
+        for k, value in enumerate(step.extra):
+            producer[value] = (index, k + 1)
+    out.append(("return", producer.get(inst.scope.output),
+                tuple(producer.get(v, v) for v in inst.scope.exports)))
     return tuple(out)
 
 

@@ -34,6 +34,10 @@ class Step:
     # The forward expression of an "expr" step over placeholder inputs: instances of one
     # class must agree on it, literals included (a class's forward is written once).
     form: str = ""
+    # A member that returns values of its own members too (`from: backbone.layer3`):
+    # those values, assigned after `output` (`out, layer3 = self.backbone(x)`).
+    extra: tuple[str, ...] = ()
+    extra_hints: tuple[str, ...] = ()  # their variable names: the members' names
     # Absent from this instance, which another of its class has: its first input flows on
     # (a residual's skip where its `when:` is false). Set by emit.generalize.
     skipped: bool = False
@@ -83,6 +87,8 @@ class Builder:
         for ghost in ghosts:  # the consumer reads the ghost, not its input
             uses[ghost.input] -= 1
         uses[scope.output] += 1
+        for value in scope.exports:  # returned too, read by layers outside
+            uses[value] += 1
         return uses
 
     def _inplace(self, scope: Scope, value: str, uses: Counter) -> bool:
@@ -191,10 +197,19 @@ class Builder:
                 placeholders = [code.Var(f"_{i}") for i in range(len(types))]
                 form = code.render(rendering(op).expression(op, placeholders, types,
                                                             self.graph.shape(output)))
+            extra = tuple(self.graph.scope(child.scope).exports) if child.scope else ()
+            hints = tuple(self._member_named(child.scope, v) for v in extra)
             steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
                               self.graph.shape(output), types, child.auxiliary, accumulate,
-                              form))
+                              form, extra, hints))
         return steps
+
+    def _member_named(self, path: tuple[str, ...], value: str) -> str:
+        """The name of the member of scope `path` whose output is `value`."""
+        for child in self.graph.scope(path).children:
+            if isinstance(child, Member) and self._member_output(child) == value:
+                return child.local if child.local.isidentifier() else "out"
+        return "out"
 
     def class_scopes(self) -> list[Scope]:
         """Class-form scopes, children before parents (post-order)."""

@@ -130,7 +130,8 @@ def emit(graph: Graph, spec_path: str, doc: str = "") -> Emitted:
 
 
 # Names the generated file may import besides torch's (RESERVED has those).
-IMPORTED = frozenset({"OrderedDict", "fnmatchcase", "Dict", "NamedTuple", "Optional"})
+IMPORTED = frozenset({"OrderedDict", "fnmatchcase", "Dict", "NamedTuple", "Optional",
+                      "Tuple"})
 
 
 def _imports(text: str) -> list[str]:
@@ -140,7 +141,7 @@ def _imports(text: str) -> list[str]:
         standard.append("from collections import OrderedDict")
     if "fnmatchcase(" in text:
         standard.append("from fnmatch import fnmatchcase")
-    typing = [name for name in ("Dict", "NamedTuple", "Optional") if f"{name}[" in text or
+    typing = [name for name in ("Dict", "NamedTuple", "Optional", "Tuple") if f"{name}[" in text or
               f"({name})" in text]
     if typing:
         standard.append(f"from typing import {', '.join(typing)}")
@@ -252,11 +253,13 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
         returned = [value for _, value in graph.outputs[1]]
     if root and graph.returns:
         returned = [value for _, value in graph.returns]
-    uses.update(returned)
+    exports = [] if root else list(first.scope.exports)
+    uses.update(returned + exports)
     var = {first.scope.input: "x"}
     live: dict[str, str] = {"x": first.scope.input}
     result = naming.outputs_type if root and graph.outputs else \
-        "Dict[str, Tensor]" if root and graph.returns else "Tensor"
+        "Dict[str, Tensor]" if root and graph.returns else \
+        f"Tuple[{', '.join(['Tensor'] * (1 + len(exports)))}]" if exports else "Tensor"
     out.add([f"{INDENT}def forward(self, x: Tensor) -> {result}:"])
     out.add([f"{INDENT * 2}# x: {shape_text(group, None)}"])
     if root and graph.memory_format:
@@ -277,6 +280,12 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
             _target(step, inputs[0], var, uses, live, naming.module)
         var[step.output] = target
         live[target] = step.output
+        targets = [target]
+        for value, hint in zip(step.extra, step.extra_hints):  # out, layer3 = self.backbone(x)
+            name = _fresh(hint, live, uses, naming.module)
+            var[value] = name
+            live[name] = value
+            targets.append(name)
         origin = _step_origins(group, index)
         if step.kind == "optional" or step.local in group.optional:
             out.add(([f"{INDENT * 2}{target} = {args[0].name}"] if target != args[0].name
@@ -310,7 +319,8 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
         if step.inplace and args[0].name == target:  # torchvision's `out += identity`
             out.add([f"{indent}{target} += {args[1].name}{comment}"], origin)
             continue
-        out.add(code.format_lines(value, indent, f"{target} = ", comment=comment), origin)
+        out.add(code.format_lines(value, indent, f"{', '.join(targets)} = ", comment=comment),
+                origin)
     names = [var[v] for v in returned]
     if root and graph.returns:
         items = [f"{code.literal(key)}: {name}" for (key, _), name in zip(graph.returns, names)]
@@ -321,7 +331,7 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
         _add_methods(out, extras)
         return
     if not (root and graph.outputs):
-        out.add([f"{INDENT * 2}return {names[0]}"])
+        out.add([f"{INDENT * 2}return {', '.join([names[0]] + [var[v] for v in exports])}"])
         _add_methods(out, extras)
         return
     kind = naming.outputs_type
@@ -399,6 +409,15 @@ def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict,
     base = hint or "out"
     name, k = base, 1
     while not free(name):
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _fresh(base: str, live: dict, uses: Counter, module: Namespace) -> str:
+    """A variable name from `base` that holds no live value and shadows no global."""
+    name, k = base, 1
+    while name in module or (live.get(name) is not None and uses[live[name]] > 0):
         k += 1
         name = f"{base}_{k}"
     return name

@@ -22,7 +22,8 @@ def forms(graph: Graph) -> dict[tuple[str, ...], str]:
     """The form of every scope."""
     out = {}
     for path, scope in graph.scopes.items():
-        if path == () or scope.block is not None or not is_chain(graph, scope):
+        if path == () or scope.block is not None or scope.exports or \
+                not is_chain(graph, scope):
             out[path] = CLASS
         else:
             out[path] = SEQUENTIAL if dense_positions(scope) else ORDERED
