@@ -16,6 +16,8 @@ Conventions (also in the README and `archdsl summary --help`):
 
 from __future__ import annotations
 
+import networkx as nx
+
 from archdsl.emit.torch_ops import rendering
 from archdsl.graph import INPUT, Graph
 from archdsl.passes.forms import CLASS, forms
@@ -90,7 +92,22 @@ def summarize(graph: Graph, batch: int = 1, depth: int | None = None) -> dict:
     if depth is not None:
         rows = _grouped(graph, nodes, depth, batch)
     return {"name": graph.name, "input": list(graph.shape(INPUT).dims), "batch": batch,
-            "totals": totals, "nodes": rows}
+            "totals": totals, "outputs": _per_output(graph, batch), "nodes": rows}
+
+
+def _per_output(graph: Graph, batch: int) -> list[dict]:
+    """For a network with several named outputs (`returns:`), what each one alone
+    costs: the parameters and MACs of the layers it depends on."""
+    if len(graph.returns) < 2:
+        return []
+    out = []
+    for key, value in graph.returns:
+        needed = nx.ancestors(graph.dag, value) | {value}
+        nodes = [graph.node(n) for n in needed if n != INPUT]
+        out.append({"output": key, "shape": list(graph.shape(value).dims),
+                    "params": sum(n.cost.params for n in nodes),
+                    "macs": sum(n.cost.macs for n in nodes) * batch})
+    return out
 
 
 def _row(graph: Graph, name: str, op: str, members: list, batch: int) -> dict:
@@ -170,6 +187,11 @@ def render(summary: dict) -> str:
         f"MACs (conv + linear): {t['macs']:,} ({t['macs'] / 1e9:.3f} G)",
         f"Other ops (bn, pooling, activations, merges): {t['other_flops']:,}",
         f"Activation memory: {t['activation_bytes'] / MB:.2f} MB",
+    ]
+    out += [f"  output {o['output']!r} {tuple(o['shape'])}: {o['params']:,} params, "
+            f"{o['macs'] / 1e9:.3f} G MACs (the layers it depends on)"
+            for o in summary.get("outputs", [])]
+    out += [
         rule,
         f"Input size (MB): {t['input_mb']:.2f}",
         f"Forward/backward pass size (MB): {t['forward_backward_mb']:.2f}",

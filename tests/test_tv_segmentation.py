@@ -16,6 +16,7 @@ from torchvision.models import segmentation
 
 import archdsl
 from archdsl.passes.cost import totals
+from archdsl.summary import render
 from conftest import SPECS
 from torchvision_reference import param_count, randomize
 
@@ -84,3 +85,21 @@ def test_the_backbone_is_resnet50_dilated():
         reference = torchvision.models.resnet50(replace_stride_with_dilation=[False, True,
                                                                               True])
     assert reference.layer4[2].conv2.dilation == (4, 4)
+
+
+def test_summary_gives_each_output_its_own_totals():
+    """With two outputs, each is costed by the layers it depends on: "out" is the
+    network without the auxiliary head; "aux" the backbone to layer3 and that head."""
+    arch = archdsl.load(SPECS / "fcn_resnet50.yaml", aux_loss=True)
+    plain = archdsl.load(SPECS / "fcn_resnet50.yaml")
+    outputs = {o["output"]: o for o in arch.summary()["outputs"]}
+    assert outputs["out"]["macs"] == totals(plain.graph).macs
+    assert outputs["out"]["params"] == plain.param_count
+    with torch.device("meta"):
+        reference = segmentation.fcn_resnet50(weights=None, weights_backbone=None,
+                                              aux_loss=True)
+    backbone = reference.backbone
+    to_layer3 = sum(param_count(getattr(backbone, m)) for m in
+                    ("conv1", "bn1", "layer1", "layer2", "layer3"))
+    assert outputs["aux"]["params"] == to_layer3 + param_count(reference.aux_classifier)
+    assert "output 'aux' (21, 520, 520): 10,908,501 params" in render(arch.summary())
