@@ -120,6 +120,9 @@ class Scope:
     # Values of its own members that layers outside it read (`from: backbone.layer3`):
     # its module returns them after its output.
     exports: list[str] = field(default_factory=list)
+    # Values of the module around it that its layers read: (value, variable name); its
+    # module takes them after its input (`self.head(x, low)`).
+    imports: list[tuple[str, str]] = field(default_factory=list)
     # The generated module's attribute names: its members', and what nn.Module and the
     # network's generated methods hold. Brought up to date from `children` by
     # member_names(): while a list is filled, members are only appended, or replaced in

@@ -78,7 +78,7 @@ class Bottleneck(nn.Module):
 
 class Resnet50(nn.Module):
     """resnet50: The network of resnet50.yaml, up to `layer4`.
-    (deeplabv3_resnet50.yaml:22)
+    (deeplabv3_resnet50.yaml:23)
     """
 
     def __init__(self) -> None:
@@ -181,7 +181,7 @@ class Resnet50(nn.Module):
 
 
 class ConvBnRelu(nn.Sequential):
-    """The conv_bn_relu block (deeplabv3_resnet50.yaml:25)."""
+    """The conv_bn_relu block (deeplabv3_resnet50.yaml:26)."""
 
     def __init__(self, layer0_padding: int, kernel: int = 1, dilation: int = 1) -> None:
         super().__init__(
@@ -199,7 +199,7 @@ class ConvBnRelu(nn.Sequential):
 
 
 class Convs4(nn.Sequential):
-    """classifier.0.convs.4 (deeplabv3_resnet50.yaml:37)."""
+    """classifier.0.convs.4 (deeplabv3_resnet50.yaml:38)."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -225,7 +225,7 @@ class Convs4(nn.Sequential):
 
 
 class Convs(nn.Sequential):
-    """classifier.0.convs (deeplabv3_resnet50.yaml:32)."""
+    """classifier.0.convs (deeplabv3_resnet50.yaml:33)."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -248,12 +248,12 @@ class Convs(nn.Sequential):
 
 
 class Aspp(nn.Module):
-    """aspp: torchvision's ASPP. (deeplabv3_resnet50.yaml:28)"""
+    """aspp: torchvision's ASPP. (deeplabv3_resnet50.yaml:29)"""
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = Convs()  # deeplabv3_resnet50.yaml:32
-        self.project = nn.Sequential(  # deeplabv3_resnet50.yaml:44
+        self.convs = Convs()  # deeplabv3_resnet50.yaml:33
+        self.project = nn.Sequential(  # deeplabv3_resnet50.yaml:45
             nn.Conv2d(1280, 256, 1, bias=False),
             nn.BatchNorm2d(256),
             nn.ReLU(inplace=True),
@@ -268,7 +268,7 @@ class Aspp(nn.Module):
 
 
 class DeeplabHead(nn.Sequential):
-    """deeplab_head: torchvision's DeepLabHead. (deeplabv3_resnet50.yaml:53)"""
+    """deeplab_head: torchvision's DeepLabHead. (deeplabv3_resnet50.yaml:54)"""
 
     def __init__(self) -> None:
         super().__init__(
@@ -281,12 +281,12 @@ class DeeplabHead(nn.Sequential):
 
 
 class Deeplabv3Resnet50(nn.Module):
-    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:63)."""
+    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:64)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.backbone = Resnet50()  # deeplabv3_resnet50.yaml:63
-        self.classifier = DeeplabHead()  # deeplabv3_resnet50.yaml:64
+        self.backbone = Resnet50()  # deeplabv3_resnet50.yaml:64
+        self.classifier = DeeplabHead()  # deeplabv3_resnet50.yaml:65
         self.init_weights()
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
@@ -304,10 +304,10 @@ class Deeplabv3Resnet50(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for name, module in self.named_modules():
-            # deeplabv3_resnet50.yaml:80
+            # deeplabv3_resnet50.yaml:81
             if isinstance(module, nn.Conv2d) and fnmatchcase(name, "backbone.*"):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            # deeplabv3_resnet50.yaml:83
+            # deeplabv3_resnet50.yaml:84
             if isinstance(module, nn.BatchNorm2d) and fnmatchcase(name, "backbone.*"):
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archdsl.construct.place import Frame, Placer
-from archdsl.diagnostics import error
+from archdsl.diagnostics import SpecError, error
 from archdsl.graph import Ghost, Member, Scope
 from archdsl.lang import expr as ast
 from archdsl.lang import items as it
@@ -196,21 +196,55 @@ class Constructs(Placer):
     def reference(self, text: str, scope: Scope, span: Span, previous: str | None = None) -> str:
         """The value of member `text` of `scope`, written before the reference: its
         output node; `input` is the module's input, `previous` the previous layer's
-        output."""
+        output. A name the module does not have is looked up in the module around it
+        (not beyond a block), and the value is passed in (`self.head(x, low)`)."""
         if text == "input":
             return scope.input
         if text == "previous" and previous is not None:
             return previous
+        value = self._member_value(text, scope, span)
+        if value is not None:
+            return value
+        if scope.path and scope.block is None:  # a named list inside a module: look out
+            try:
+                value = self.reference(text, self.graph.scope(scope.path[:-1]), span)
+            except SpecError:
+                pass
+            else:
+                if value not in [v for v, _ in scope.imports]:
+                    last = text.rsplit(".", 1)[-1]
+                    if not last.isidentifier():  # `backbone.4`: backbone_4
+                        last = text.replace(".", "_")
+                    hint = last if last.isidentifier() and last not in RESERVED else "skip"
+                    scope.imports.append((value, hint))
+                return value
+        names = [c.local for c in scope.children if isinstance(c, Member)]
+        where = f"`{scope.name}`" if scope.path else "the network"
+        later = text in scope.reserved
+        what = "not written before this layer" if later else "not a member"
+        raise error("E0301", f"`{text}` is {what} of {where}", span,
+                    help=("a layer reads members written before it; " if later else "") +
+                         (suggest(text, set(names) | {"input", "previous"}) or
+                          "`from` names a member of the same list (or of the lists around "
+                          "it), one level into a member, `input` or `previous`"))
+
+    def _member_value(self, text: str, scope: Scope, span: Span) -> str | None:
+        """The value of member `text` of `scope` (`a` or `a.b`), or None."""
         if "." in text:  # a member of a member: that module returns it too
             outer, inner = text.split(".", 1)
             holder = self.graph.scopes.get(scope.path + (outer,))
-            if holder is None or holder.output is None or "." in inner or \
-                    holder.block is None and holder.positional:
+            if holder is None or holder.output is None:
+                return None
+            if "." in inner or holder.block is None and holder.positional:
                 raise error("E0301", f"`{text}` does not name a member of a block or a named "
                             f"list that is a member of {scope.name or 'the network'}", span,
                             help="read `member.layer`: one level into a member written "
                                  "before this layer")
-            value = self.reference(inner, holder, span)
+            value = self._member_value(inner, holder, span)
+            if value is None:
+                raise error("E0301", f"`{inner}` is not a member of `{holder.name}`", span,
+                            help=suggest(inner, [c.local for c in holder.children
+                                                 if isinstance(c, Member)]) or "")
             if value != holder.output and value not in holder.exports:
                 holder.exports.append(value)
             return value
@@ -220,20 +254,12 @@ class Constructs(Placer):
                 if value is None:
                     value = self.graph.scope(child.scope).output
                     if value is None:
-                        break  # the member being filled: not an earlier one
+                        return None  # the member being filled: not an earlier one
                 if child.hint is None and text.isidentifier() and text not in RESERVED:
                     # A value read again later: its variable in `forward` is its name.
                     scope.children[index] = replace(child, hint=text)
                 return value
-        names = [c.local for c in scope.children if isinstance(c, Member)]
-        where = f"`{scope.name}`" if scope.path else "the network"
-        later = text in scope.reserved
-        what = "not written before this layer" if later else "not a member"
-        raise error("E0301", f"`{text}` is {what} of {where}", span,
-                    help=("a layer reads members written before it; " if later else "") +
-                         (suggest(text, set(names) | {"input", "previous"}) or
-                          "`from` names a member of the same list, or `input`; members "
-                          "nested in another member cannot be read"))
+        return None
 
     def choose(self, item: it.Cond, frame: Frame) -> it.Item | None:
         """The branch of an `if` its condition picks (None: no layers)."""

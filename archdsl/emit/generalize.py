@@ -329,6 +329,7 @@ def _join_skipping(group: Group, inst: Instance, members: dict[str, object],
 
 def _step_signature(inst: Instance) -> tuple:
     producer = {inst.scope.input: "in"}
+    producer.update({value: ("import", k) for k, (value, _) in enumerate(inst.scope.imports)})
     out = []
     for index, step in enumerate(inst.steps):
         kind = "member" if step.kind in ("call", "optional") else "expr"

@@ -69,7 +69,8 @@ class Builder:
     def _member_inputs(self, scope: Scope, child: Member) -> list[str]:
         if child.node is not None:
             return self.graph.inputs(child.node)
-        return [self.graph.scope(child.scope).input]
+        sub = self.graph.scope(child.scope)
+        return [sub.input] + [value for value, _ in sub.imports]
 
     def _member_output(self, child: Member) -> str:
         return child.node if child.node is not None else self.graph.scope(child.scope).output
@@ -145,7 +146,8 @@ class Builder:
     def instance(self, scope: Scope) -> Instance:
         members = self.member_constructors(scope)
         # A positional chain is nn.Sequential's forward; anything else has its own.
-        own_forward = not (scope.positional and is_chain(self.graph, scope))
+        own_forward = not (scope.positional and is_chain(self.graph, scope)) or \
+            bool(scope.exports or scope.imports)
         steps = self.steps(scope, members) if own_forward else []
         mentions = {}
         for child in scope.children:
@@ -208,7 +210,8 @@ class Builder:
         """The name of the member of scope `path` whose output is `value`."""
         for child in self.graph.scope(path).children:
             if isinstance(child, Member) and self._member_output(child) == value:
-                return child.local if child.local.isidentifier() else "out"
+                # `backbone.4` is `backbone_4`
+                return child.local if child.local.isidentifier() else f"{path[-1]}_{child.local}"
         return "out"
 
     def class_scopes(self) -> list[Scope]:

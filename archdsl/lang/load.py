@@ -233,10 +233,13 @@ def _spec_block(name: str, record: BlockRecord, path: str, table: SpanTable, lim
     finally:
         _LOADING.pop()
     network = inner.network
+    if record.within is not None:
+        network = _within(network, record.within, table.value(here + ("within",)))
     if record.until is not None:
         network = _until(network, record.until, table.value(here + ("until",)))
-    doc = record.doc or f"The network of {os.path.basename(target)}" + \
-        (f", up to `{record.until}`." if record.until else ".")
+    doc = record.doc or (f"The `{record.within}` of {os.path.basename(target)}"
+                         if record.within else f"The network of {os.path.basename(target)}") \
+        + (f", up to `{record.until}`." if record.until else ".")
     return BlockDef(name, doc, (), (), network, table.key(here), replace(inner, network=network))
 
 
@@ -252,6 +255,18 @@ def _confined(reference: str, path: str, where: Span) -> str:
         raise error("E0203", f"`{reference}` is outside this spec's directory", where,
                     help="a `spec` block reads specs beside this one or below it")
     return target
+
+
+def _within(network: Item, member: str, where: Span) -> Item:
+    """The layers of the member named `member` of `network`."""
+    items = network.items if isinstance(network, Seq) else (network,)
+    for item in items:
+        if isinstance(item, Named) and item.name == member:
+            return item.item
+    names = [item.name for item in items if isinstance(item, Named) and
+             isinstance(item.name, str)]
+    raise error("E0301", f"the spec's network has no layer `{member}`", where,
+                help=suggest(member, names) or f"its named layers are: {', '.join(names)}")
 
 
 def _until(network: Item, until: str, where: Span) -> Item:

@@ -185,6 +185,9 @@ class BlockRecord(Record):
     until: str | None = Field(None, description="With `spec`: its network's layers up to "
                                                 "and including this one (a backbone "
                                                 "without its classifier).")
+    within: str | None = Field(None, description="With `spec`: the layers of this member "
+                                                 "of its network (a list), not the network "
+                                                 "(MobileNet's `features`).")
 
     @model_validator(mode="after")
     def _one_body(self) -> BlockRecord:
@@ -198,8 +201,8 @@ class BlockRecord(Record):
         if self.spec is not None and (self.args or self.let):
             raise ValueError("a `spec` block takes the spec's params as its arguments: no "
                              "`args` or `let`")
-        if self.until is not None and self.spec is None:
-            raise ValueError("`until` goes with `spec`")
+        if (self.until is not None or self.within is not None) and self.spec is None:
+            raise ValueError("`until` and `within` go with `spec`")
         return self
 
 

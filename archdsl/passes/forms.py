@@ -22,7 +22,7 @@ def forms(graph: Graph) -> dict[tuple[str, ...], str]:
     """The form of every scope."""
     out = {}
     for path, scope in graph.scopes.items():
-        if path == () or scope.block is not None or scope.exports or \
+        if path == () or scope.block is not None or scope.exports or scope.imports or \
                 not is_chain(graph, scope):
             out[path] = CLASS
         else:
@@ -50,7 +50,7 @@ def is_chain(graph: Graph, scope: Scope) -> bool:
             value = child.node
         else:
             sub = graph.scope(child.scope)
-            if sub.input != value:
+            if sub.input != value or sub.imports:
                 return False
             value = sub.output
     return value == scope.output
