@@ -19,7 +19,7 @@ __all__ = ["FcnResnet50"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (resnet50.yaml:24)
+    where needed. (resnet50.yaml:27)
     """
 
     def __init__(
@@ -32,10 +32,10 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet50.yaml:33
-        self.bn1 = nn.BatchNorm2d(width)  # resnet50.yaml:34
-        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:35
-        self.conv2 = nn.Conv2d(  # resnet50.yaml:36
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet50.yaml:36
+        self.bn1 = nn.BatchNorm2d(width)  # resnet50.yaml:24
+        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:38
+        self.conv2 = nn.Conv2d(  # resnet50.yaml:39
             width,
             width,
             3,
@@ -44,17 +44,17 @@ class Bottleneck(nn.Module):
             dilation=conv2_dilation,
             bias=False,
         )
-        self.bn2 = nn.BatchNorm2d(width)  # resnet50.yaml:37
-        self.relu_1 = nn.ReLU(inplace=True)  # resnet50.yaml:38
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet50.yaml:39
-        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet50.yaml:40
+        self.bn2 = nn.BatchNorm2d(width)  # resnet50.yaml:24
+        self.relu_1 = nn.ReLU(inplace=True)  # resnet50.yaml:41
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet50.yaml:42
+        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet50.yaml:24
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnet50.yaml:42
+            self.downsample = nn.Sequential(  # resnet50.yaml:45
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnet50.yaml:44
+        self.relu_2 = nn.ReLU(inplace=True)  # resnet50.yaml:47
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -79,11 +79,11 @@ class Resnet50(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet50.yaml:47
-        self.bn1 = nn.BatchNorm2d(64)  # resnet50.yaml:48
-        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:49
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet50.yaml:50
-        self.layer1 = nn.Sequential(  # resnet50.yaml:51
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet50.yaml:50
+        self.bn1 = nn.BatchNorm2d(64)  # resnet50.yaml:24
+        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:52
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet50.yaml:53
+        self.layer1 = nn.Sequential(  # resnet50.yaml:54
             Bottleneck(
                 in_channels=64,
                 width=64,
@@ -106,7 +106,7 @@ class Resnet50(nn.Module):
                 downsample=False,
             ),
         )
-        self.layer2 = nn.Sequential(  # resnet50.yaml:52
+        self.layer2 = nn.Sequential(  # resnet50.yaml:55
             Bottleneck(
                 in_channels=256,
                 width=128,
@@ -123,7 +123,7 @@ class Resnet50(nn.Module):
                 downsample=False,
             ) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # resnet50.yaml:55
+        self.layer3 = nn.Sequential(  # resnet50.yaml:58
             Bottleneck(
                 in_channels=512,
                 width=256,
@@ -139,7 +139,7 @@ class Resnet50(nn.Module):
                 downsample=False,
             ) for _ in range(5)],
         )
-        self.layer4 = nn.Sequential(  # resnet50.yaml:59
+        self.layer4 = nn.Sequential(  # resnet50.yaml:62
             Bottleneck(
                 in_channels=1024,
                 width=512,

@@ -464,8 +464,8 @@ class LrasppMobilenetV3Large(nn.Module):
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
         # x: (N, 3, 520, 520)
-        out, backbone_4 = self.backbone(x)  # (N, 960, 33, 33)
-        classifier = self.classifier(out, backbone_4)  # (N, 21, 65, 65)
+        backbone_16, backbone_4 = self.backbone(x)  # (N, 960, 33, 33)
+        classifier = self.classifier(backbone_16, backbone_4)  # (N, 21, 65, 65)
         out = nn.functional.interpolate(  # (N, 21, 520, 520)
             classifier,
             size=(520, 520),

@@ -12,7 +12,7 @@ __all__ = ["Resnet50"]
 
 class Bottleneck(nn.Module):
     """bottleneck: 1x1 reduce, 3x3 (grouped), 1x1 expand by 4; projection shortcut
-    where needed. (resnet50.yaml:24)
+    where needed. (resnet50.yaml:27)
     """
 
     def __init__(
@@ -24,22 +24,22 @@ class Bottleneck(nn.Module):
         stride: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet50.yaml:33
-        self.bn1 = nn.BatchNorm2d(width)  # resnet50.yaml:34
-        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:35
-        # resnet50.yaml:36
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # resnet50.yaml:36
+        self.bn1 = nn.BatchNorm2d(width)  # resnet50.yaml:24
+        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:38
+        # resnet50.yaml:39
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # resnet50.yaml:37
-        self.relu_1 = nn.ReLU(inplace=True)  # resnet50.yaml:38
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet50.yaml:39
-        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet50.yaml:40
+        self.bn2 = nn.BatchNorm2d(width)  # resnet50.yaml:24
+        self.relu_1 = nn.ReLU(inplace=True)  # resnet50.yaml:41
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)  # resnet50.yaml:42
+        self.bn3 = nn.BatchNorm2d(out_channels)  # resnet50.yaml:24
         self.downsample = None
         if downsample:
-            self.downsample = nn.Sequential(  # resnet50.yaml:42
+            self.downsample = nn.Sequential(  # resnet50.yaml:45
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
-        self.relu_2 = nn.ReLU(inplace=True)  # resnet50.yaml:44
+        self.relu_2 = nn.ReLU(inplace=True)  # resnet50.yaml:47
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, H, W)
@@ -60,20 +60,20 @@ class Bottleneck(nn.Module):
 
 
 class Resnet50(nn.Module):
-    """The resnet50 network (resnet50.yaml:47)."""
+    """The resnet50 network (resnet50.yaml:50)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet50.yaml:47
-        self.bn1 = nn.BatchNorm2d(64)  # resnet50.yaml:48
-        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:49
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet50.yaml:50
-        self.layer1 = nn.Sequential(  # resnet50.yaml:51
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet50.yaml:50
+        self.bn1 = nn.BatchNorm2d(64)  # resnet50.yaml:24
+        self.relu = nn.ReLU(inplace=True)  # resnet50.yaml:52
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # resnet50.yaml:53
+        self.layer1 = nn.Sequential(  # resnet50.yaml:54
             Bottleneck(in_channels=64, width=64, out_channels=256, downsample=True),
             Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
             Bottleneck(in_channels=256, width=64, out_channels=256, downsample=False),
         )
-        self.layer2 = nn.Sequential(  # resnet50.yaml:52
+        self.layer2 = nn.Sequential(  # resnet50.yaml:55
             Bottleneck(
                 in_channels=256,
                 width=128,
@@ -88,7 +88,7 @@ class Resnet50(nn.Module):
                 downsample=False,
             ) for _ in range(3)],
         )
-        self.layer3 = nn.Sequential(  # resnet50.yaml:55
+        self.layer3 = nn.Sequential(  # resnet50.yaml:58
             Bottleneck(
                 in_channels=512,
                 width=256,
@@ -103,7 +103,7 @@ class Resnet50(nn.Module):
                 downsample=False,
             ) for _ in range(5)],
         )
-        self.layer4 = nn.Sequential(  # resnet50.yaml:59
+        self.layer4 = nn.Sequential(  # resnet50.yaml:62
             Bottleneck(
                 in_channels=1024,
                 width=512,
@@ -124,8 +124,8 @@ class Resnet50(nn.Module):
                 downsample=False,
             ),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet50.yaml:63
-        self.fc = nn.Linear(2048, 1000)  # resnet50.yaml:65
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet50.yaml:66
+        self.fc = nn.Linear(2048, 1000)  # resnet50.yaml:68
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -146,8 +146,8 @@ class Resnet50(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # resnet50.yaml:68
+            if isinstance(module, nn.Conv2d):  # resnet50.yaml:71
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if isinstance(module, nn.BatchNorm2d):  # resnet50.yaml:70
+            if isinstance(module, nn.BatchNorm2d):  # resnet50.yaml:73
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)

@@ -182,7 +182,7 @@ class Constructs(Placer):
                                     hint=name if named and name.isidentifier() and
                                     name not in RESERVED else frame.hint)
         if item.body is not None:
-            if name is not None:
+            if name is not None or frame.scope.positional:  # one member: a list nests
                 return self.member(item.body, frame, value, name, name_span)
             return self.element(item.body, frame, value) \
                 if not isinstance(item.body, it.Seq) else self.fill(item.body, frame, value)
@@ -211,7 +211,7 @@ class Constructs(Placer):
             except SpecError:
                 pass
             else:
-                if value not in [v for v, _ in scope.imports]:
+                if value != scope.input and value not in [v for v, _ in scope.imports]:
                     last = text.rsplit(".", 1)[-1]
                     if not last.isidentifier():  # `backbone.4`: backbone_4
                         last = text.replace(".", "_")
@@ -230,16 +230,11 @@ class Constructs(Placer):
 
     def _member_value(self, text: str, scope: Scope, span: Span) -> str | None:
         """The value of member `text` of `scope` (`a` or `a.b`), or None."""
-        if "." in text:  # a member of a member: that module returns it too
+        if "." in text:  # a member of a member: that module returns it too (and so on in)
             outer, inner = text.split(".", 1)
             holder = self.graph.scopes.get(scope.path + (outer,))
             if holder is None or holder.output is None:
                 return None
-            if "." in inner or holder.block is None and holder.positional:
-                raise error("E0301", f"`{text}` does not name a member of a block or a named "
-                            f"list that is a member of {scope.name or 'the network'}", span,
-                            help="read `member.layer`: one level into a member written "
-                                 "before this layer")
             value = self._member_value(inner, holder, span)
             if value is None:
                 raise error("E0301", f"`{inner}` is not a member of `{holder.name}`", span,

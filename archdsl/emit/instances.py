@@ -201,17 +201,31 @@ class Builder:
                                                             self.graph.shape(output)))
             extra = tuple(self.graph.scope(child.scope).exports) if child.scope else ()
             hints = tuple(self._member_named(child.scope, v) for v in extra)
-            steps.append(Step(kind, child.local, child.node, inputs, output, child.hint,
+            hint = child.hint
+            if extra and hint is None:  # several values come back: each by its name
+                hint = self._member_named(child.scope, output)
+            steps.append(Step(kind, child.local, child.node, inputs, output, hint,
                               self.graph.shape(output), types, child.auxiliary, accumulate,
                               form, extra, hints))
         return steps
 
     def _member_named(self, path: tuple[str, ...], value: str) -> str:
-        """The name of the member of scope `path` whose output is `value`."""
+        """A variable name for `value`, a member's output inside scope `path`: the
+        member's name (`layer3`), or its path below `path` (`backbone_4`,
+        `layer_blocks_0`) where that is not a name."""
         for child in self.graph.scope(path).children:
-            if isinstance(child, Member) and self._member_output(child) == value:
-                # `backbone.4` is `backbone_4`
-                return child.local if child.local.isidentifier() else f"{path[-1]}_{child.local}"
+            if not isinstance(child, Member):
+                continue
+            if self._member_output(child) == value:
+                name = child.local if child.local.isidentifier() else \
+                    f"{path[-1]}_{child.local}"
+                sub = self.graph.scopes.get(child.scope) if child.scope else None
+                if sub is not None and sub.positional and sub.exports:  # its last member's
+                    name = f"{name}_{sub.children[-1].local}"
+                return name
+            if child.scope is not None and value in self.graph.scope(child.scope).exports:
+                inner = self._member_named(child.scope, value)
+                return inner if inner.startswith(f"{child.local}_") else f"{child.local}_{inner}"
         return "out"
 
     def class_scopes(self) -> list[Scope]:

@@ -267,7 +267,10 @@ def _forward(out: _Writer, group: Group, graph: Graph, naming: FileNames) -> Non
     result = naming.outputs_type if root and graph.outputs else \
         "Dict[str, Tensor]" if root and graph.returns else \
         f"Tuple[{', '.join(['Tensor'] * (1 + len(exports)))}]" if exports else "Tensor"
-    out.add([f"{INDENT}def forward(self, {', '.join(arguments)}) -> {result}:"])
+    flat = f"{INDENT}def forward(self, {', '.join(arguments)}) -> {result}:"
+    out.add([flat] if len(flat) <= 88 else
+            [f"{INDENT}def forward(", f"{INDENT * 2}self,"] +
+            [f"{INDENT * 2}{a}," for a in arguments] + [f"{INDENT}) -> {result}:"])
     out.add([f"{INDENT * 2}# x: {shape_text(group, None)}"])
     if root and graph.memory_format:
         out.add([f"{INDENT * 2}x = x.contiguous(memory_format=torch.{graph.memory_format})"])

@@ -27,9 +27,10 @@ def run(graph: Graph, spec: Spec | None = None) -> list[Diagnostic]:
               for node in graph.ops()}
     _check_weights(graph, inputs)
     warnings = []
-    live = set(graph.sinks())
-    for sink in graph.sinks():
-        live |= nx.ancestors(graph.dag, sink)
+    roots = set(graph.sinks()) | {value for _, value in graph.returns}
+    live = set(roots)
+    for root in roots:
+        live |= nx.ancestors(graph.dag, root)
     for node in graph.ops():
         if node.name not in live:
             warnings.append(Diagnostic(
