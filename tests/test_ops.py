@@ -408,3 +408,16 @@ def test_a_size_per_dim_must_match_the_input():
                                       r"\(4, 8, 8, 8\) has 3 spatial dims"):
         op.infer([TensorType((4, 8, 8, 8))])
     assert make("conv", 8, (1, 3, 3)).infer([TensorType((4, 8, 8, 8))]).dims == (8, 8, 8, 8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 12), kernel=st.integers(1, 4), stride=st.integers(1, 3),
+       dilation=st.integers(1, 3), ceil=st.booleans())
+def test_dilated_max_pooling_matches_torch(size, kernel, stride, dilation, ceil):
+    op = make("maxpool", kernel, stride=stride, pad=kernel // 2, dilation=dilation, ceil=ceil)
+    check_against_torch(op, (3, size, size + 2))
+
+
+def test_dilation_widens_the_receptive_field():
+    op = make("maxpool", 3, stride=1, pad=1, dilation=2)
+    assert op.window([TensorType((3, 9, 9))]).dilation == (2, 2)

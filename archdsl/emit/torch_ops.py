@@ -217,13 +217,15 @@ def _pool(op, x: TensorType, kind: str, *extra: tuple[str, object]) -> code.Call
                                                ("stride", compact(op.stride(rank))),
                                                ("padding", compact(op.padding(rank))),
                                                ("ceil_mode", op.p.ceil)) + extra,
-                     (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True)))
+                     (), (("padding", 0), ("ceil_mode", False), ("count_include_pad", True),
+                          ("dilation", 1)))
 
 
 @renders(MaxPool)
 class _MaxPool(Rendering):
     def module(self, op, inputs, output, inplace=False):
-        return _pool(op, inputs[0], "MaxPool")
+        return _pool(op, inputs[0], "MaxPool",
+                     ("dilation", compact(op.dilation(inputs[0].rank - 1))))
 
 
 @renders(AvgPool)

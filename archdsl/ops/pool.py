@@ -28,6 +28,10 @@ class PoolParams(Params):
     ceil: bool = Field(False, description="Round the output size up (ceil_mode).")
 
 
+class MaxPoolParams(PoolParams):
+    dilation: Pair = Field(1, description="Spacing of the window's elements (atrous).")
+
+
 class AvgPoolParams(PoolParams):
     count_include_pad: bool = Field(True, description="Count padded zeros in the average.")
 
@@ -51,9 +55,11 @@ class _Pool(WindowOp):
 
 @register
 class MaxPool(_Pool):
-    """nn.MaxPool1d, 2d or 3d, by the input's spatial dims."""
+    """nn.MaxPool1d, 2d or 3d, by the input's spatial dims; with `dilation`, an atrous
+    window (its receptive field grows by dilation * (kernel - 1))."""
 
     name = "maxpool"
+    Params = MaxPoolParams
 
 
 @register
