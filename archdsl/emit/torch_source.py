@@ -401,8 +401,7 @@ def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict,
     Locals are reused once their value is dead (`live`); none takes a name of the
     file's namespace (`module`: a builtin, an import, a class), which it would shadow."""
     def free(name: str) -> bool:
-        held = live.get(name)
-        return name not in module and (held is None or uses[held] <= 0)
+        return _fresh(name, live, uses, module) == name
 
     if step.auxiliary:  # an auxiliary head's output, named after it, kept to the end
         base = step.local if step.local not in module else f"{step.local}_out"
@@ -416,16 +415,12 @@ def _target(step: Step, first_input: str, var: dict, uses: Counter, live: dict,
         return hint
     if uses[first_input] <= 0 and first_input in var:
         return var[first_input]
-    base = hint or "out"
-    name, k = base, 1
-    while not free(name):
-        k += 1
-        name = f"{base}_{k}"
-    return name
+    return _fresh(hint or "out", live, uses, module)
 
 
 def _fresh(base: str, live: dict, uses: Counter, module: Namespace) -> str:
-    """A variable name from `base` that holds no live value and shadows no global."""
+    """A variable name from `base` (`out`, `out_2`, …) that holds no value still to be
+    read and shadows no global of the file."""
     name, k = base, 1
     while name in module or (live.get(name) is not None and uses[live[name]] > 0):
         k += 1

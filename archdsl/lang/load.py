@@ -259,26 +259,27 @@ def _confined(reference: str, path: str, where: Span) -> str:
 
 def _within(network: Item, member: str, where: Span) -> Item:
     """The layers of the member named `member` of `network`."""
-    items = network.items if isinstance(network, Seq) else (network,)
-    for item in items:
-        if isinstance(item, Named) and item.name == member:
-            return item.item
-    names = [item.name for item in items if isinstance(item, Named) and
-             isinstance(item.name, str)]
-    raise error("E0301", f"the spec's network has no layer `{member}`", where,
-                help=suggest(member, names) or f"its named layers are: {', '.join(names)}")
+    items, index = _named(network, member, where)
+    return items[index].item
 
 
 def _until(network: Item, until: str, where: Span) -> Item:
     """`network` (a list of layers) up to and including the layer named `until`."""
+    items, index = _named(network, until, where)
+    return Seq(items[:index + 1], network.span)
+
+
+def _named(network: Item, name: str, where: Span) -> tuple[tuple[Item, ...], int]:
+    """The top-level layers of `network`, and where the one named `name` is; E0301 at
+    `where` if there is none."""
     items = network.items if isinstance(network, Seq) else (network,)
-    names = [item.name for item in items if isinstance(item, Named) and
-             isinstance(item.name, str)]
-    for index, item in enumerate(items):
-        if isinstance(item, Named) and item.name == until:
-            return Seq(items[:index + 1], network.span)
-    raise error("E0301", f"the spec's network has no layer `{until}`", where,
-                help=suggest(until, names) or f"its named layers are: {', '.join(names)}")
+    names = [item.name if isinstance(item, Named) and isinstance(item.name, str) else None
+             for item in items]
+    if name in names:
+        return items, names.index(name)
+    known = [n for n in names if n is not None]
+    raise error("E0301", f"the spec's network has no layer `{name}`", where,
+                help=suggest(name, known) or f"its named layers are: {', '.join(known)}")
 
 
 def _check_name(name: str, path: tuple, table: SpanTable, reserved: Collection[str],

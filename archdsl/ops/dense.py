@@ -19,7 +19,6 @@ from pydantic import Field
 
 from archdsl.ops.base import (
     Affine,
-    NonNegativeInt,
     Op,
     OpError,
     PadPair,
@@ -217,4 +216,4 @@ class FrozenBatchNorm(Op):
         return Affine(eps=self.p.eps)
 
 
-__all__ = ["ConvTranspose", "Resize", "Crop", "FrozenBatchNorm", "NonNegativeInt"]
+__all__ = ["ConvTranspose", "Resize", "Crop", "FrozenBatchNorm"]
