@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
+import textwrap
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from archdsl.lang.schema import json_schema
+from archdsl.lang.extends import PatchRecord
+from archdsl.lang.patch import VERBS
+from archdsl.lang.schema import SpecRecord, json_schema
 from conftest import ROOT, spec_files
 
 SCHEMA = ROOT / "schema" / "archdsl.schema.json"
@@ -38,14 +43,98 @@ def test_every_reference_in_the_schema_resolves():
 
 
 def test_every_spec_is_valid_by_the_schema():
-    import jsonschema  # the test extra
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    validator = _validator()
     for path in spec_files():
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
         assert not errors, f"{path.name}: {errors[0].message}"
     for name in ("unknown_key", "missing_input", "wrong_version", "unknown_key_residual"):
         broken = yaml.safe_load((ROOT / "tests" / "broken" / f"{name}.yaml").read_text())
         assert not validator.is_valid(broken), name
+
+
+def _validator():
+    import jsonschema  # the test extra
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+
+
+def _yaml_in_tests() -> list:
+    """Every string constant of the test modules that reads as YAML."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    ":" in node.value:
+                try:
+                    found.append(yaml.safe_load(textwrap.dedent(node.value)))
+                except yaml.YAMLError:
+                    pass
+    return found
+
+
+def _child_specs_in_tests() -> list[dict]:
+    """The child specs the tests write, and each patch list they apply, as a child of
+    resnet50."""
+    children = []
+    for data in _yaml_in_tests():
+        if isinstance(data, dict) and "extends" in data:
+            children.append(data)
+        elif isinstance(data, list) and data and all(
+                isinstance(p, dict) and set(p) & set(VERBS) for p in data):
+            children.append({"archdsl": 1, "extends": "resnet50.yaml", "patch": data})
+    return children
+
+
+def _loads_as_records(child: dict) -> bool:
+    """Whether archdsl accepts the child's own keys and patches, before merging."""
+    fields = {f.alias or name for name, f in SpecRecord.model_fields.items()}
+    if not isinstance(child.get("patch", []), list):  # lang/extends.py's patches_of
+        return False
+    try:
+        for patch in child.get("patch", []):
+            PatchRecord.model_validate(patch)
+    except ValidationError:
+        return False
+    return set(child) <= fields
+
+
+def test_child_specs_are_valid_by_the_schema():
+    validator = _validator()
+    children = [p for p in spec_files() if "extends" in yaml.safe_load(p.read_text())]
+    assert len(children) >= 8
+    for path in children:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, f"{path.name}: {errors[0].message}"
+    readme = (ROOT / "README.md").read_text()
+    variant = re.search(r"```yaml\n(archdsl: 1\nextends: .*?)```", readme, re.S)
+    assert variant, "the README's variant example"
+    errors = list(validator.iter_errors(yaml.safe_load(variant.group(1))))
+    assert not errors, f"README.md: {errors[0].message}"
+
+
+def test_the_schema_agrees_with_archdsl_on_the_tests_child_specs():
+    validator = _validator()
+    children = _child_specs_in_tests()
+    assert len(children) >= 20
+    verdicts = [(validator.is_valid(c), _loads_as_records(c)) for c in children]
+    disagree = [c for c, (ours, theirs) in zip(children, verdicts) if ours != theirs]
+    assert not disagree, f"the schema and archdsl disagree on: {disagree}"
+    assert sum(ours for ours, _ in verdicts) >= 15  # most are valid
+    assert not all(ours for ours, _ in verdicts)  # a patch with two verbs is not
+
+
+@pytest.mark.parametrize("child", [
+    {"archdsl": 1, "extends": "resnet50.yaml", "nmae": "x"},  # an unknown key
+    {"extends": "resnet50.yaml", "name": "x"},  # no version
+    {"archdsl": 1, "extends": "resnet50.yaml", "patch": [{"set": "network.fc"}]},
+    {"archdsl": 1, "extends": "resnet50.yaml", "patch": [{"sett": "network.fc", "value": 1}]},
+    {"archdsl": 1, "extends": "resnet50.yaml",
+     "patch": [{"delete": "network.fc", "insert_after": "network.avgpool", "value": 1}]},
+    {"archdsl": 1, "name": "x", "input": [3], "network": ["relu"], "patch": []},  # no parent
+    {"archdsl": 1, "name": "x", "network": ["relu"]},  # not a child: needs its input
+    {"archdsl": 1, "extends": "resnet50.yaml", "input": [0, 8, 8]},
+])
+def test_the_schema_rejects_what_archdsl_rejects(child):
+    assert not _validator().is_valid(child)
 
 
 def _broken_copy(tmp_path):

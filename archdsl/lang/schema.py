@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from archdsl.lang.patch import VERBS
+
 ExprData = Annotated[Any, WithJsonSchema({
     "description": "An expression: a number, bool, list, or a string in the archdsl "
                    "expression language, e.g. `planes * 4` or `conv(64, 3, stride=2)`.",
@@ -263,13 +265,35 @@ def json_schema() -> dict:
         defs.update(sub.pop("$defs", {}))
         defs[record.__name__] = sub
     defs["Item"] = ITEM_JSON_SCHEMA
+    defs["Patch"] = _patch_schema()
+    schema["properties"]["patch"] = {
+        "description": schema["properties"]["patch"]["description"],
+        "type": "array", "items": {"$ref": "#/$defs/Patch"}}
     # A child spec's keys are checked after its parent's are merged in (lang/extends.py):
-    # the file itself needs only what says it is one.
+    # the file itself needs only what says it is one. `patch` goes with `extends` only.
     schema["if"] = {"required": ["extends"]}
     schema["then"] = {"required": ["archdsl", "extends"]}
-    schema["else"] = {"required": schema.pop("required")}
+    schema["else"] = {"required": schema.pop("required"), "not": {"required": ["patch"]}}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return _link_items(schema)
+
+
+def _patch_schema() -> dict:
+    """One item of `patch:`: exactly one verb with its path, and a `value` for all but
+    `delete` (the rule `PatchRecord` enforces when a spec is loaded)."""
+    from archdsl.lang.extends import PatchRecord  # extends.py reads these records
+
+    schema = PatchRecord.model_json_schema()
+    schema.pop("title")
+    for verb in VERBS:
+        schema["properties"][verb] = {
+            "type": "string", "description": schema["properties"][verb]["description"]}
+    schema["properties"]["value"].pop("default")
+    schema["properties"]["value"].pop("title")
+    schema["oneOf"] = [{"required": [verb] if verb == "delete" else [verb, "value"],
+                        "properties": {other: False for other in VERBS if other != verb}}
+                       for verb in VERBS]
+    return schema
 
 
 def _link_items(node: Any) -> Any:
