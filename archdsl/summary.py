@@ -6,6 +6,8 @@ Conventions (also in the README and `archdsl summary --help`):
   documents as "GFLOPS" and fvcore reports as its total. Every other op's work
   (batch norm, pooling, activations, merges) is `other_flops`, never mixed in.
 - activation memory: bytes of every node's output (float32), per sample.
+- MB: 2^20 bytes, torchsummary's unit, in every row, total and `*_mb` field, so
+  the lecture's tables (VGG-19's 242.32 MB at 227x227) read the same.
 - MACs and memory are those of an inference pass: auxiliary heads (training
   only) are listed per node but not totalled; their parameters are counted.
 - forward/backward pass size: torchsummary's estimate — twice (values and
@@ -22,7 +24,7 @@ from archdsl.emit.torch_ops import rendering
 from archdsl.graph import INPUT, Graph
 from archdsl.passes.forms import CLASS, forms
 
-MB = 1024**2
+MB = 2**20  # torchsummary's MB, used for every memory figure
 BYTES = 4  # float32
 
 CONVENTIONS = (
@@ -32,9 +34,10 @@ CONVENTIONS = (
     "pooling, activations, merges) is counted apart as other ops. Activation memory: "
     "bytes of every node's float32 output. Forward/backward pass size: torchsummary's "
     "estimate, 2 x the outputs of every module except nn.Sequential containers and the "
-    "network itself. Receptive field and stride: input pixels per spatial dimension. "
-    "MACs and memory are an inference pass's: auxiliary heads (training only) are listed "
-    "but not totalled. Memory and MACs scale with --batch; params do not."
+    "network itself. MB: 2^20 bytes (torchsummary's), in rows, totals and the JSON's *_mb "
+    "fields; activation_bytes is in bytes. Receptive field and stride: input pixels per "
+    "spatial dimension. MACs and memory are an inference pass's: auxiliary heads (training "
+    "only) are listed but not totalled. Memory and MACs scale with --batch; params do not."
 )
 
 
@@ -161,14 +164,20 @@ def _dims(values: list[int]) -> str:
     return "x".join(str(v) for v in values) if values else "-"
 
 
+def _mb(nbytes: int) -> str:
+    if 0 < nbytes < MB / 200:
+        return "<0.01"
+    return f"{nbytes / MB:.2f}"
+
+
 def render(summary: dict) -> str:
     """The summary as a table and totals, like torchsummary's, with more columns."""
-    header = ("layer", "op", "output", "params", "MACs", "other", "act", "RF", "stride")
+    header = ("layer", "op", "output", "params", "MACs", "other", "act (MB)", "RF", "stride")
     rows = [header]
     for r in summary["nodes"]:
         rows.append((r["name"], r["op"], "(" + ", ".join(map(str, r["shape"])) + ")",
                      f"{r['params']:,}", _si(r["macs"]), _si(r["other_flops"]),
-                     _si(r["activation_bytes"]) + "B", _dims(r["receptive_field"]),
+                     _mb(r["activation_bytes"]), _dims(r["receptive_field"]),
                      _dims(r["stride"])))
     widths = [min(max(len(str(row[i])) for row in rows), 40) for i in range(len(header))]
     right = {3, 4, 5, 6, 7, 8}
@@ -186,7 +195,7 @@ def render(summary: dict) -> str:
         f"Trainable params: {t['trainable_params']:,}",
         f"MACs (conv + linear): {t['macs']:,} ({t['macs'] / 1e9:.3f} G)",
         f"Other ops (bn, pooling, activations, merges): {t['other_flops']:,}",
-        f"Activation memory: {t['activation_bytes'] / MB:.2f} MB",
+        f"Activation memory (MB): {_mb(t['activation_bytes'])}",
     ]
     out += [f"  output {o['output']!r} {tuple(o['shape'])}: {o['params']:,} params, "
             f"{o['macs'] / 1e9:.3f} G MACs (the layers it depends on)"
@@ -198,7 +207,7 @@ def render(summary: dict) -> str:
         f"Params size (MB): {t['params_mb']:.2f}",
         f"Estimated Total Size (MB): {t['total_mb']:.2f}",
         rule,
-        f"batch {summary['batch']}, input {tuple(summary['input'])}; "
+        f"batch {summary['batch']}, input {tuple(summary['input'])}; MB = 2^20 bytes; "
         "MACs count conv and linear only (see `archdsl summary --help`)",
     ]
     return "\n".join(out)

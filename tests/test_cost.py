@@ -100,6 +100,26 @@ def test_the_lectures_torchsummary_tables(cli, spec, fwd_bwd, params_mb, total_m
     assert f"Params size (MB): {params_mb:.2f}" in out
 
 
+def test_memory_is_in_torchsummarys_mb_in_rows_totals_and_compare(cli, tmp_path):
+    # 64 x 64 x 64 float32 outputs are 2^20 bytes: 1.00 MB here, 1.05 in decimal MB.
+    spec = tmp_path / "net.yaml"
+    spec.write_text("archdsl: 1\nname: net\ninput: [3, 64, 64]\n"
+                    "network: [{conv1: conv(64, 3, pad=1)}]\n")
+    code, out, err = cli("summary", str(spec))
+    assert code == 0, err
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("layer"))
+    row = next(line for line in lines if line.startswith("conv1"))
+    assert "act (MB)" in header and row.split()[-3] == "1.00"
+    assert "Activation memory (MB): 1.00" in lines and "MB = 2^20 bytes" in out
+    code, out, err = cli("summary", str(spec), "--json", "--batch", "4")
+    totals = json.loads(out)["totals"]
+    assert (totals["activation_bytes"], totals["forward_backward_mb"]) == (4 * 2**20, 8.0)
+    code, out, err = cli("compare", str(spec))
+    header, row = out.splitlines()
+    assert "activations (MB)" in header and row.split()[-2:] == ["1.0", "2.0"]
+
+
 def _load(body: str, input_="[3, 32, 32]"):
     return check(parse_spec(f"archdsl: 1\nname: net\ninput: {input_}\n" +
                             textwrap.dedent(body), "<net>", ops=OPS))
@@ -188,7 +208,7 @@ def test_summary_help_states_the_conventions(cli, capsys):
         cli("summary", "--help")
     text = capsys.readouterr().out
     assert "multiply-accumulates of conv and linear layers only" in text
-    assert "torchsummary" in text
+    assert "torchsummary" in text and "MB: 2^20 bytes" in text
 
 
 def test_budgets(cli):
