@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 
@@ -98,6 +99,20 @@ def test_the_lectures_torchsummary_tables(cli, spec, fwd_bwd, params_mb, total_m
     code, out, err = cli("summary", f"specs/{spec}.yaml", "--input", "3,227,227")
     assert f"Forward/backward pass size (MB): {fwd_bwd:.2f}" in out
     assert f"Params size (MB): {params_mb:.2f}" in out
+
+
+def test_the_readmes_memory_figures_are_the_summarys():
+    readme = (SPECS.parent / "README.md").read_text()
+    lecture = re.search(r"227×227 .*?AlexNet ([\d.]+) MB and ([\d.]+) MB of\s+params, "
+                        r"VGG-19 ([\d.]+) MB and ([\d.]+) MB\. At the specs' own 224×224 "
+                        r".*?VGG-19 ([\d.]+) MB and ([\d.]+) MB", readme, re.S)
+    assert lecture, "the README's torchsummary figures"
+    figures = [float(f) for f in lecture.groups()]
+    measured = []
+    for spec, size in (("alexnet", 227), ("vgg19", 227), ("vgg19", 224)):
+        totals = archdsl.load(SPECS / f"{spec}.yaml", input=(3, size, size)).summary()["totals"]
+        measured += [totals["forward_backward_mb"], totals["params_mb"]]
+    assert figures == measured
 
 
 def test_memory_is_in_torchsummarys_mb_in_rows_totals_and_compare(cli, tmp_path):

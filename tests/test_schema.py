@@ -165,6 +165,19 @@ def test_github_annotations_for_a_broken_copy_of_the_specs(cli, tmp_path):
         assert 1 <= int(match["line"]) <= len(source)
 
 
+def test_the_readmes_annotation_is_what_check_prints(cli, tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"^::error file=models/resnet50\.yaml.*$", readme, re.M)
+    assert shown, "the README's annotation example"
+    models = tmp_path / "models"
+    models.mkdir()
+    text = (ROOT / "specs" / "resnet50.yaml").read_text()
+    (models / "resnet50.yaml").write_text(text.replace("conv(width, 3,", "cnv(width, 3,", 1))
+    code, out, err = cli("check", "--format", "github", str(models / "resnet50.yaml"))
+    assert code == 1
+    assert out.strip().replace(str(models), "models") == shown.group(0)
+
+
 @pytest.mark.slow
 def test_json_for_a_broken_copy_of_the_specs(cli, tmp_path):
     specs = _broken_copy(tmp_path)
