@@ -253,11 +253,16 @@ def _head(path: str) -> bytes:
 
 def _zip_kind(path: str) -> str:
     """What the zip archive at `path` holds: 'torch' (torch.save), 'torchscript',
-    'other', or 'damaged' when it cannot be read as a zip."""
+    'other', or 'damaged' when it cannot be read as a zip or a file in it fails its
+    CRC check."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n.split("/", 1)[-1] for n in archive.namelist()]
-    except (zipfile.BadZipFile, OSError, ValueError):
+            # PyTorch's readers check no CRC, and torch.jit.load aborts the process on
+            # some damaged archives (a C++ exception thrown while reporting an error).
+            if archive.testzip() is not None:
+                return "damaged"
+    except Exception:  # zipfile raises what its parsing meets: a damaged archive
         return "damaged"
     if "constants.pkl" in names and "data.pkl" in names:  # torch.jit.save's layout
         return "torchscript"
@@ -292,10 +297,10 @@ def _torch_load(path: str):
                 f"{path}: holds Python objects ({found[1]}), not only tensors; archdsl "
                 "reads weights only (save model.state_dict())") from None
         raise WeightsError(f"{path}: a damaged or truncated PyTorch file") from None
-    except (EOFError, RuntimeError, ValueError, IndexError, KeyError):
-        raise WeightsError(f"{path}: a damaged or truncated PyTorch file") from None
     except OSError as e:
         raise WeightsError(f"{path}: cannot be read ({e.strerror})") from None
+    except Exception:  # what unpickling damaged bytes raises depends on the damage
+        raise WeightsError(f"{path}: a damaged or truncated PyTorch file") from None
 
 
 def _torchscript_state(path: str) -> dict:
@@ -308,7 +313,7 @@ def _torchscript_state(path: str) -> dict:
         with warnings.catch_warnings():  # torch.jit.load's deprecation notice
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(path, map_location="cpu")
-    except RuntimeError:
+    except Exception:  # what loading damaged bytes raises depends on the damage
         raise WeightsError(f"{path}: a damaged TorchScript archive") from None
     return _checked(path, dict(module.state_dict()), "the TorchScript module's state_dict")
 

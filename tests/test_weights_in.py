@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import struct
 import zipfile
 
@@ -141,6 +142,20 @@ def _safetensors(lenet, path):
     _write(path, struct.pack("<Q", len(header)) + header + b"\0" * 4)
 
 
+def _damaged_inside(save, member: str):
+    """A saver whose archive has one byte of `member` changed (its CRC no longer holds)."""
+    def damaged(lenet, path):
+        save(lenet, path)
+        with zipfile.ZipFile(path) as archive:
+            info = next(i for i in archive.infolist() if i.filename.endswith(member))
+        data = bytearray(path.read_bytes())
+        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        at = info.header_offset + 30 + name_length + extra_length  # the member's first byte
+        data[at] ^= 0xFF
+        _write(path, bytes(data))
+    return damaged
+
+
 REFUSED = {
     "a pickled module": (lambda m, p: torch.save(m, p),
                          "), not only tensors; archdsl reads weights only (save "
@@ -153,6 +168,10 @@ REFUSED = {
     "a truncated legacy file": (_truncated_legacy, "a damaged or truncated PyTorch file"),
     "a truncated TorchScript file": (_truncated_torchscript,
                                      "a damaged or truncated zip archive"),
+    "a damaged tensor": (_damaged_inside(ACCEPTED["plain"][0], "data/0"),
+                         "a damaged or truncated zip archive"),
+    "damaged TorchScript code": (_damaged_inside(ACCEPTED["TorchScript"][0], "constants.pkl"),
+                                 "a damaged or truncated zip archive"),
     "a spec": (lambda m, p: _write(p, (SPECS / "lenet5.yaml").read_bytes()),
                "a text file, not a weights file of torch.save or torch.jit.save"),
     "random bytes": (lambda m, p: _write(p, bytes(range(256))),
@@ -188,6 +207,30 @@ def test_every_refused_form_says_why(form, lenet, tmp_path):
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("form", ["plain", "legacy format", "TorchScript"])
+def test_damaged_files_are_refused_or_read_never_a_traceback(form, lenet, tmp_path):
+    """Bytes cut, overwritten or inserted anywhere: a WeightsError or a state_dict."""
+    save, _ = ACCEPTED[form]
+    path = tmp_path / "w.pt"
+    save(lenet, path)
+    data = path.read_bytes()
+    rng = random.Random(0)
+    refused = 0
+    for _ in range(40):
+        at = rng.randrange(1, len(data))
+        damaged = rng.choice([data[:at], data[:at] + rng.randbytes(8) + data[at + 8:],
+                              data[:at] + rng.randbytes(rng.randint(1, 30)) + data[at:]])
+        path.write_bytes(damaged)
+        try:
+            state, _ = read_state_dict(str(path))
+        except WeightsError as e:
+            refused += 1
+            assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
+        else:
+            assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert refused > 20
 
 
 def test_what_is_not_a_file_is_refused(tmp_path):
