@@ -109,6 +109,10 @@ class SpecError(Exception):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
+class WeightsError(ValueError):
+    """A weights file or state_dict cannot be loaded as given; the message says why."""
+
+
 def error(code: str, message: str, span: Span | None = None, *, label: str = "",
           labels: tuple[Label, ...] = (), help: str = "") -> SpecError:
     """Shorthand: a SpecError holding one error diagnostic."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from archdsl.diagnostics import WeightsError
 from archdsl.graph import Graph
 
 
@@ -87,26 +88,59 @@ def _sole_producer(graph: Graph, name: str) -> str | None:
 
 
 def fold_state_dict(plan: InferencePlan, state_dict: dict) -> dict:
-    """The inference module's state_dict from the training module's (torch tensors)."""
+    """The inference module's state_dict from the training module's (torch tensors).
+
+    A batch norm whose statistics make the fold non-finite (a running variance plus
+    eps not above zero, a NaN or inf) is a WeightsError naming the layer; so is any
+    tensor of the result that is not finite."""
     import torch
 
     removed = tuple(f"{name}." for name in plan.removed)
     out = {k: v for k, v in state_dict.items() if not k.startswith(removed)}
     with torch.no_grad():
         for fold in plan.folds:
-            weight = state_dict[f"{fold.conv}.weight"]
-            bias = state_dict[f"{fold.conv}.bias"] if fold.had_bias else \
+            weight = _tensor(state_dict, f"{fold.conv}.weight")
+            bias = _tensor(state_dict, f"{fold.conv}.bias") if fold.had_bias else \
                 torch.zeros(weight.shape[0], dtype=weight.dtype)
             if fold.bn is not None:
-                gamma, beta = state_dict[f"{fold.bn}.weight"], state_dict[f"{fold.bn}.bias"]
-                mean, var = (state_dict[f"{fold.bn}.running_mean"],
-                             state_dict[f"{fold.bn}.running_var"])
+                gamma, beta, mean, var = (_tensor(state_dict, f"{fold.bn}.{name}") for name in
+                                          ("weight", "bias", "running_mean", "running_var"))
+                _check_statistics(fold, gamma, beta, mean, var)
                 factor = gamma / torch.sqrt(var + fold.eps)
                 weight = weight * factor.reshape(-1, *[1] * (weight.dim() - 1))
                 bias = (bias - mean) * factor + beta
             out[f"{fold.conv}.weight"] = weight * fold.scale
             out[f"{fold.conv}.bias"] = bias * fold.scale
+        for key, value in out.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise WeightsError(f"the inference weights are not finite: {key} holds "
+                                   f"{int((~torch.isfinite(value)).sum())} NaN or inf values")
     return out
+
+
+def _tensor(state_dict: dict, key: str):
+    """The tensor under `key` of a training state_dict."""
+    if key not in state_dict:
+        raise WeightsError(f"the training state_dict has no {key}, which the inference "
+                           "form folds")
+    return state_dict[key]
+
+
+def _check_statistics(fold: Fold, gamma, beta, mean, var) -> None:
+    """Refuse batch-norm statistics that would fold into NaN or inf weights."""
+    import torch
+
+    for name, value in (("weight", gamma), ("bias", beta), ("running_mean", mean),
+                        ("running_var", var)):
+        if not bool(torch.isfinite(value).all()):
+            raise WeightsError(f"batch norm {fold.bn} cannot be folded into {fold.conv}: "
+                               f"its {name} holds NaN or inf")
+    low = var + fold.eps
+    if bool((low <= 0).any()):
+        channel = int(torch.nonzero(low <= 0)[0, 0])
+        raise WeightsError(f"batch norm {fold.bn} cannot be folded into {fold.conv}: "
+                           f"running_var[{channel}] + eps = {float(var[channel]):g} + "
+                           f"{fold.eps:g} is not above zero")
 
 
 def _conv_bound(graph: Graph) -> bool:
