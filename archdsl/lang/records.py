@@ -14,7 +14,7 @@ from archdsl.lang.yamlload import Path, SpanTable
 def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable):
     """`model.model_validate(data)`, with errors located through `table`."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         diagnostics = [_diagnostic(model, err, data, path, table) for err in exc.errors()]
         # `netwrk:` is one mistake, not two: report the unknown key with its suggestion,
