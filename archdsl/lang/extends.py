@@ -147,8 +147,9 @@ def read_spec(path: str, reference: str, where: Span, limits: Limits
         data, table = load_yaml(read_text(path, limits), path, limits)
     except SpecError as exc:
         first = exc.diagnostics[0]
-        # A message without a span names the file and the system's error, no content.
-        why = first.message if first.span is None else CODES[first.code]
+        # These messages name the file, its kind or size, a limit: none of its text.
+        told = first.span is None or first.code == "E0103"
+        why = first.message if told else CODES[first.code]
         raise error(first.code, f"`{reference}` does not read as a spec: {why}", where,
                     help=_UNSHOWN.format(path=path)) from None
     if not isinstance(data, dict) or "archdsl" not in data:

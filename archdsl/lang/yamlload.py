@@ -230,7 +230,8 @@ class _Converter:
                              "lists and mappings")
         text = node.value
         if not _CORE[kind].fullmatch(text):  # an explicit tag on another form: `!!int x`
-            raise error("E0203", f"`{shown(text, 24)}` is not a YAML {kind}", span,
+            what = f"`{shown(text, 24)}`" if text else "an empty value"
+            raise error("E0203", f"{what} is not a YAML {kind}", span,
                         help=f"a {kind} is written {_FORMS[kind]}")
         if kind == "null":
             return None
@@ -307,6 +308,37 @@ def _offset_span(source: SourceFile, offset: int) -> Span:
     """The span of the character at `offset` in the text."""
     line, col = source.position(offset)
     return Span(source, line, col, line, col + 1)
+
+
+# Line breaks to YAML 1.1 (and libyaml), text to YAML 1.2 and to editors.
+_BREAKS_1_1 = re.compile("[\x85\u2028\u2029]")
+_BREAK_NAMES = {"\x85": "next line", "\u2028": "line separator",
+                "\u2029": "paragraph separator"}
+
+
+def _stray_breaks(source: SourceFile) -> None:
+    """Refuse U+0085, U+2028 and U+2029 outside quoted scalars, where the YAML reader
+    would take them for line breaks and an editor does not: text that an editor shows
+    inside a comment would be read as keys. Inside quotes they are text."""
+    found = [m.start() for m in _BREAKS_1_1.finditer(source.text)]
+    if not found:
+        return
+    quoted, scanned = [], len(source.text)
+    scanner = _Parser(source.text)
+    try:
+        while (token := scanner.get_token()) is not None:
+            if isinstance(token, yaml.ScalarToken) and token.style in ("'", '"'):
+                quoted.append((token.start_mark.index, token.end_mark.index))
+    except yaml.YAMLError as exc:  # reported by the parse, unless a stray break caused it
+        mark = exc.problem_mark if isinstance(exc, yaml.MarkedYAMLError) else None
+        scanned = mark.index if mark is not None else 0
+    for offset in found:
+        if offset <= scanned and not any(start < offset < end for start, end in quoted):
+            char = source.text[offset]
+            raise error("E0001", f"the character U+{ord(char):04X} ({_BREAK_NAMES[char]}) "
+                        "outside a quoted string", _offset_span(source, offset),
+                        help="YAML readers take it for a line break, editors do not: "
+                             "delete it, or quote the text that holds it")
 
 
 def _depth(text: str) -> int:
@@ -397,6 +429,7 @@ def load_yaml(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[ob
         raise error("E0001", f"the file holds the character U+{ord(bad.group()):04X}, which "
                     "YAML text cannot contain", _offset_span(source, bad.start()),
                     help="specs are UTF-8 YAML text; is this a binary file?")
+    _stray_breaks(source)
     loader = _Loader(source, limits)
     try:
         node = loader.get_single_node()
