@@ -119,11 +119,13 @@ def error(code: str, message: str, span: Span | None = None, *, label: str = "",
 MAX_SHOWN = 20  # diagnostics of one spec shown; a note counts the rest
 
 
-def gathered(diagnostics: list[Diagnostic], shown: int = MAX_SHOWN) -> list[Diagnostic]:
-    """`diagnostics` once each, in order of position (file by file, in the order the
-    files first appear), the first `shown` of them and a note counting the others."""
+def gathered(diagnostics: list[Diagnostic], first: str = "", shown: int = MAX_SHOWN
+             ) -> list[Diagnostic]:
+    """`diagnostics` once each, in order of position (file by file: `first`, then the
+    others in the order they appear), the first `shown` of them and a note counting
+    the others."""
     unique = list(dict.fromkeys((d.span.file if d.span else "", d) for d in diagnostics))
-    files = list(dict.fromkeys(file for file, _ in unique))
+    files = list(dict.fromkeys([first] + [file for file, _ in unique]))
     unique.sort(key=lambda item: (files.index(item[0]),) + (
         (item[1].span.line, item[1].span.col) if item[1].span else (0, 0)))
     out = [d for _, d in unique]

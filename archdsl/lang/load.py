@@ -117,7 +117,7 @@ def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
     try:
         return _check(data, table, path, limits, patches, ops, root)
     except SpecError as exc:
-        raise SpecError(gathered(exc.diagnostics)) from None
+        raise SpecError(gathered(exc.diagnostics, first=path)) from None
 
 
 class _Errors:
