@@ -73,12 +73,15 @@ class Architecture:
 
 def load(spec: str | os.PathLike, *, overrides: list[str] = (),
          limits: Limits = DEFAULT_LIMITS, input: tuple[int, ...] | None = None,
-         **params) -> Architecture:
+         root: str | os.PathLike | None = None, **params) -> Architecture:
     """Load and check a spec; `overrides` are `--set` strings, `params` keyword values,
-    `input` another input shape (C, H, W) than the spec's."""
+    `input` another input shape (C, H, W) than the spec's. The files the spec refers
+    to (`extends:`, `spec:` blocks) must lie under `root`: by default the git
+    repository the spec is in, else its directory."""
     sets = [parse_set(o) for o in overrides]
     patches = [s for s in sets if isinstance(s, Patch)]
-    parsed = load_spec(os.fspath(spec), limits, patches, ops=OPS)
+    parsed = load_spec(os.fspath(spec), limits, patches, ops=OPS,
+                       root=None if root is None else os.fspath(root))
     return check(parsed, [s for s in sets if isinstance(s, Override)] +
                  [python_override(k, v) for k, v in params.items()], limits, input)
 

@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # about the other diagnostics, such as how many were left out; no code
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
 
     def __post_init__(self) -> None:
-        if self.code not in CODES:
+        if self.code not in CODES and not (self.severity is Severity.NOTE and not self.code):
             raise ValueError(f"unregistered diagnostic code {self.code}")
 
     def render(self) -> str:
@@ -117,6 +118,26 @@ def error(code: str, message: str, span: Span | None = None, *, label: str = "",
           labels: tuple[Label, ...] = (), help: str = "") -> SpecError:
     """Shorthand: a SpecError holding one error diagnostic."""
     return SpecError(Diagnostic(code, message, span, label, labels, help))
+
+
+MAX_SHOWN = 20  # diagnostics of one spec shown; a note counts the rest
+
+
+def gathered(diagnostics: list[Diagnostic], first: str = "", shown: int = MAX_SHOWN
+             ) -> list[Diagnostic]:
+    """`diagnostics` once each, in order of position (file by file: `first`, then the
+    others in the order they appear), the first `shown` of them and a note counting
+    the others."""
+    unique = list(dict.fromkeys((d.span.file if d.span else "", d) for d in diagnostics))
+    files = list(dict.fromkeys([first] + [file for file, _ in unique]))
+    unique.sort(key=lambda item: (files.index(item[0]),) + (
+        (item[1].span.line, item[1].span.col) if item[1].span else (0, 0)))
+    out = [d for _, d in unique]
+    if len(out) <= shown:
+        return out
+    more = len(out) - shown
+    return out[:shown] + [Diagnostic("", f"{more} more error{'s' if more > 1 else ''} not "
+                                     f"shown (the first {shown} are)", severity=Severity.NOTE)]
 
 
 # ---------------------------------------------------------------- rendering
@@ -161,7 +182,8 @@ def _snippet(span: Span, mark: str, note: str, gutter: int) -> list[str]:
 
 def render_text(diag: Diagnostic) -> str:
     """Render as `error[CODE]: message`, `--> file:line:col`, the line and a caret."""
-    lines = [f"{diag.severity.value}[{diag.code}]: {printable(diag.message)}"]
+    code = f"[{diag.code}]" if diag.code else ""
+    lines = [f"{diag.severity.value}{code}: {printable(diag.message)}"]
     spans = [diag.span] if diag.span else []
     spans += [lb.span for lb in diag.labels]
     gutter = max((len(str(s.line)) for s in spans), default=1)
@@ -195,6 +217,7 @@ def render_github(diag: Diagnostic) -> str:
         s = diag.span
         props = [f"file={_gh_escape(s.file, True)}", f"line={s.line}", f"col={s.col}",
                  f"endLine={s.end_line}", f"endColumn={s.end_col}"]
-    props.append(f"title={_gh_escape(f'archdsl {diag.code}', True)}")
+    props.append(f"title={_gh_escape(f'archdsl {diag.code}'.rstrip(), True)}")
     message = diag.message + (f" (help: {diag.help})" if diag.help else "")
-    return f"::{diag.severity.value} {','.join(props)}::{_gh_escape(printable(message))}"
+    command = "notice" if diag.severity is Severity.NOTE else diag.severity.value
+    return f"::{command} {','.join(props)}::{_gh_escape(printable(message))}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 class Limits:
     """Every bound archdsl enforces on a spec; pass your own to relax one."""
 
-    max_file_bytes: int = 1024 * 1024  # characters of spec text
+    max_file_bytes: int = 1024 * 1024  # bytes of a spec file, checked before it is read
     max_yaml_nodes: int = 20_000  # YAML values, counted as composed and after alias expansion
     max_yaml_depth: int = 64
     max_expr_chars: int = 4_000  # one expression

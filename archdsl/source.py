@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
+
+# Line breaks as editors, terminals and GitHub count them. `str.splitlines` also breaks
+# at U+2028, U+2029, U+0085 and other controls; inside a quoted scalar those are text, and
+# counting them would put every later diagnostic on the wrong line.
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, eq=False)
@@ -15,7 +22,21 @@ class SourceFile:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines() or [""]
+        """The text's lines, without their breaks (a final break starts no line)."""
+        lines = _BREAK.split(self.text)
+        if len(lines) > 1 and lines[-1] == "":
+            lines.pop()
+        return lines
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [0] + [m.end() for m in _BREAK.finditer(self.text)]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """The 1-based line and column of the character at `offset` in the text."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect_right(self._starts, offset)
+        return line, offset - self._starts[line - 1] + 1
 
     def line(self, number: int) -> str:
         """The 1-based line `number`, without its newline ('' past the end)."""

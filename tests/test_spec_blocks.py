@@ -41,7 +41,7 @@ def test_the_called_spec_keeps_its_names_and_takes_its_params(tmp_path):
 
 @pytest.mark.parametrize("spec, until, args, message", [
     ("resnet50.yaml", "layer9", "", "the spec's network has no layer `layer9`"),
-    ("../resnet50.yaml", "layer4", "", "outside this spec's directory"),
+    ("../resnet50.yaml", "layer4", "", "is outside the root"),
     ("/etc/passwd", "layer4", "", "relative to this spec"),
     ("resnet50.yaml", "layer4", "[1, 1, 1, 1]", "takes its spec's params by name"),
     ("resnet50.yaml", "layer4", "depth=[1, 1, 1, 1]", "has no param `depth`"),

@@ -53,3 +53,20 @@ def test_alias_bomb_is_bounded():
 def test_depth_is_bounded():
     assert codes("a: " + "[" * 200 + "]" * 200 + "\n") == "E0103"
     assert codes("a: " + "[" * 5000 + "]" * 5000 + "\n") == "E0103"
+
+
+def test_keys_follow_the_yaml_1_2_core_schema():
+    data, _ = load_yaml("on: 1\nyes: 2\n'010': 3\n", "<t>")
+    assert data == {"on": 1, "yes": 2, "010": 3}
+    assert codes("true: 1\n") == "E0102"  # a boolean key, as in YAML 1.1
+    assert codes("010: 1\n") == "E0102"
+
+
+def test_spans_count_lines_as_editors_do():
+    text = "a: \"x\u2028y\u2029z\"\nb: 'p\x85q'\r\nc: [1,\r  2]\n"
+    data, table = load_yaml(text, "<t>")
+    assert data["a"] == "x\u2028y\u2029z"
+    assert [(table.key((k,)).line, table.key((k,)).col) for k in "abc"] == [(1, 1), (2, 1), (3, 1)]
+    span = table.value(("c", 1))
+    assert (span.line, span.col, span.content_col) == (4, 3, 3)
+    assert (table.value(("a",)).col, table.value(("a",)).end_col) == (4, 11)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from archdsl.diagnostics import SpecError, error
+from archdsl.diagnostics import Diagnostic, SpecError, error, gathered
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
 from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest, suggest_op
@@ -78,6 +78,9 @@ class Spec:
     outputs: OutputsDecl | None = None
     init: tuple[InitDecl, ...] = ()
     returns: ReturnsDecl | None = None
+    # The real path of every file the spec was read from: itself (when read from a
+    # file), its `extends` parents and the files of its `spec:` blocks.
+    files: tuple[str, ...] = ()
 
     @property
     def source(self) -> SourceFile:
@@ -92,51 +95,91 @@ class Spec:
 
 
 def load_spec(path: str, limits: Limits = DEFAULT_LIMITS, patches: list[Patch] = (), *,
-              ops: Collection[str]) -> Spec:
+              ops: Collection[str], root: str | None = None) -> Spec:
     """Read and check the spec file at `path`, with `patches` (from --set) applied;
     `ops` are the names of the ops a spec may call (the registry lies above the front
-    end, so its caller passes them in)."""
-    try:
-        text = read_text(path)
-    except OSError as exc:
-        raise error("E0001", f"cannot read {path}: {exc.strerror}") from None
-    return parse_spec(text, path, limits, patches, ops=ops)
+    end, so its caller passes them in). The files it refers to must lie under `root`
+    (default: the spec's repository, else its directory)."""
+    spec = parse_spec(read_text(path, limits), path, limits, patches, ops=ops, root=root)
+    return replace(spec, files=_unique((os.path.realpath(path),) + spec.files))
 
 
 def parse_spec(text: str, path: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
-               patches: list[Patch] = (), *, ops: Collection[str]) -> Spec:
-    """Check spec `text` (shown in diagnostics as coming from `path`)."""
+               patches: list[Patch] = (), *, ops: Collection[str],
+               root: str | None = None) -> Spec:
+    """Check spec `text` (shown in diagnostics as coming from `path`): every error
+    of the front end is reported, in order of position (at most MAX_SHOWN)."""
     data, table = load_yaml(text, path, limits)
     if not isinstance(data, dict):
         raise error("E0202", "a spec is a mapping with `archdsl`, `name`, `input` and "
                     "`network`", table.value(()), help="start the file with `archdsl: 1`")
-    data, table = extends.resolve(data, table, path, limits)
+    root = extends.default_root(path) if root is None else os.path.realpath(root)
+    try:
+        return _check(data, table, path, limits, patches, ops, root)
+    except SpecError as exc:
+        raise SpecError(gathered(exc.diagnostics, first=path)) from None
+
+
+class _Errors:
+    """The errors found so far. A failed check is noted and the next one runs, as a
+    compiler goes on after an error; a limit (E05xx) stops at once."""
+
+    def __init__(self) -> None:
+        self.found: list[Diagnostic] = []
+
+    def run(self, check, *args):
+        """`check(*args)`, or None if it fails."""
+        try:
+            return check(*args)
+        except SpecError as exc:
+            self.found += exc.diagnostics
+            if any(d.code.startswith("E05") for d in exc.diagnostics):
+                raise SpecError(self.found) from None
+            return None
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise SpecError(self.found)
+
+
+def _check(data: dict, table: SpanTable, path: str, limits: Limits, patches: list[Patch],
+           ops: Collection[str], root: str) -> Spec:
+    data, table, parents = extends.resolve(data, table, path, limits, root)
     for patch in patches:
         data, table = apply_patch(data, table, patch)
     record: SpecRecord = validate(SpecRecord, data, (), table)
     reserved = set(ops) | set(BUILTINS) | set(CONSTANTS) | {STAGE}
-    _check_name(record.name, ("name",), table, reserved=set(), key=False)
+    errors = _Errors()
+    errors.run(_check_name, record.name, ("name",), table, set(), False)
     parser = ItemParser(table, limits)
     params = []
     for name, value in data.get("params", {}).items():
-        _check_name(name, ("params", name), table, reserved | set(IMPLICIT_BLOCK_NAMES))
-        params.append((name, parser.expr(value, ("params", name))))
-    blocks = {}
+        errors.run(_check_name, name, ("params", name), table,
+                   reserved | set(IMPLICIT_BLOCK_NAMES))
+        params.append((name, errors.run(parser.expr, value, ("params", name))))
+    blocks, files = {}, list(parents)
     for name, block in record.blocks.items():
-        _check_name(name, ("blocks", name), table, reserved | {p for p, _ in params})
+        errors.run(_check_name, name, ("blocks", name), table, reserved | {p for p, _ in params})
         if block.spec is not None:
-            blocks[name] = _spec_block(name, block, path, table, limits, ops)
+            blocks[name] = errors.run(_spec_block, name, block, path, table, limits, ops, root)
+            files += blocks[name].spec.files if blocks[name] else ()
             continue
-        blocks[name] = _block(name, block, data["blocks"][name], parser, table, reserved)
-    network = parser.item(data["network"], ("network",))
-    outputs = None
-    if record.outputs is not None:
-        outputs = _outputs(record.outputs, table, record.name)
-    init = tuple(_init(("init", i), rule, raw, parser, table, ops)
+        blocks[name] = _block(name, block, data["blocks"][name], parser, table, reserved,
+                              errors)
+    network = Seq(tuple(errors.run(parser.item, item, ("network", i))
+                        for i, item in enumerate(data["network"])), table.value(("network",)))
+    outputs = None if record.outputs is None else \
+        errors.run(_outputs, record.outputs, table, record.name)
+    init = tuple(errors.run(_init, ("init", i), rule, raw, parser, table, ops)
                  for i, (rule, raw) in enumerate(zip(record.init, data.get("init", []))))
-    returns = None if record.returns is None else _returns(record, table)
+    returns = None if record.returns is None else errors.run(_returns, record, table)
+    errors.raise_any()
     return Spec(record.name, record.doc, tuple(record.input), tuple(params), blocks,
-                network, table, outputs, init, returns)
+                network, table, outputs, init, returns, _unique(tuple(files)))
+
+
+def _unique(files: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(files))
 
 
 def _returns(record: SpecRecord, table: SpanTable) -> ReturnsDecl:
@@ -186,28 +229,30 @@ def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable,
 
 
 def _block(name: str, record: BlockRecord, raw: dict, parser: ItemParser, table: SpanTable,
-           reserved: set[str]) -> BlockDef:
+           reserved: set[str], errors: _Errors) -> BlockDef:
     here = ("blocks", name)
     taken = reserved | set(IMPLICIT_BLOCK_NAMES)
     args = []
     for arg, value in raw.get("args", {}).items():
         path = here + ("args", arg)
-        _check_name(arg, path, table, taken)
+        errors.run(_check_name, arg, path, table, taken)
         if isinstance(value, str) and value in ARG_TYPES:
             args.append(ArgDecl(arg, value, None, table.key(path)))
         else:
-            args.append(ArgDecl(arg, None, parser.expr(value, path), table.key(path)))
+            args.append(ArgDecl(arg, None, errors.run(parser.expr, value, path),
+                                table.key(path)))
     lets = []
     for let, value in raw.get("let", {}).items():
         path = here + ("let", let)
-        _check_name(let, path, table, taken | {a.name for a in args})
-        lets.append((let, parser.expr(value, path)))
+        errors.run(_check_name, let, path, table, taken | {a.name for a in args})
+        lets.append((let, errors.run(parser.expr, value, path)))
     if record.body is not None:
-        body = parser.item(raw["body"], here + ("body",))
+        body = errors.run(parser.item, raw["body"], here + ("body",))
     elif record.residual is not None:
-        body = parser.item({"residual": raw["residual"]}, here)
+        body = errors.run(parser.item, {"residual": raw["residual"]}, here)
     else:
-        body = parser.item({"branches": raw["branches"], "merge": raw["merge"]}, here)
+        body = errors.run(parser.item, {"branches": raw["branches"], "merge": raw["merge"]},
+                          here)
     return BlockDef(name, record.doc, tuple(args), tuple(lets), body, table.key(here))
 
 
@@ -216,22 +261,24 @@ _LOADING: list[str] = []
 
 
 def _spec_block(name: str, record: BlockRecord, path: str, table: SpanTable, limits: Limits,
-                ops: Collection[str]) -> BlockDef:
+                ops: Collection[str], root: str) -> BlockDef:
     """A block that is the network of the spec file `record.spec`, cut `until` a layer."""
     here = ("blocks", name)
     where = table.value(here + ("spec",))
-    target = _confined(record.spec, path, where)
+    _, target = extends.confined(record.spec, path, root, where, "spec")
     if target in _LOADING:
         raise error("E0503", f"`{record.spec}` is already being loaded: spec blocks form a "
                     "cycle", where)
     if len(_LOADING) >= limits.max_block_depth:
         raise error("E0501", f"spec blocks nest deeper than {limits.max_block_depth} files",
                     where)
+    data, inner_table = extends.read_spec(target, record.spec, where, limits)
     _LOADING.append(target)
     try:
-        inner = load_spec(target, limits, ops=ops)
+        inner = _check(data, inner_table, target, limits, (), ops, root)
     finally:
         _LOADING.pop()
+    inner = replace(inner, files=_unique((target,) + inner.files))
     network = inner.network
     if record.within is not None:
         network = _within(network, record.within, table.value(here + ("within",)))
@@ -241,20 +288,6 @@ def _spec_block(name: str, record: BlockRecord, path: str, table: SpanTable, lim
                          if record.within else f"The network of {os.path.basename(target)}") \
         + (f", up to `{record.until}`." if record.until else ".")
     return BlockDef(name, doc, (), (), network, table.key(here), replace(inner, network=network))
-
-
-def _confined(reference: str, path: str, where: Span) -> str:
-    """The real path of a spec that `reference` names, relative to the spec at `path`;
-    it must stay inside that spec's directory."""
-    if os.path.isabs(reference) or "\\" in reference:
-        raise error("E0203", "a `spec` block names a file relative to this spec", where,
-                    help="write a relative path such as `resnet50.yaml`")
-    root = os.path.realpath(os.path.dirname(os.path.abspath(path)))
-    target = os.path.realpath(os.path.join(root, reference))
-    if os.path.commonpath([root, target]) != root:
-        raise error("E0203", f"`{reference}` is outside this spec's directory", where,
-                    help="a `spec` block reads specs beside this one or below it")
-    return target
 
 
 def _within(network: Item, member: str, where: Span) -> Item:

@@ -12,11 +12,14 @@ from archdsl.lang.yamlload import Path, SpanTable
 
 
 def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable):
-    """`model.model_validate(data)`, with errors located through `table`."""
+    """`model.model_validate(data)`, strictly (`true` is not 1, nor `2.0` 2), with errors
+    located through `table`."""
+    literals = _literal_types(model, data, path, table)
     try:
-        return model.model_validate(data)
+        record = model.model_validate(data, strict=True)
     except ValidationError as exc:
-        diagnostics = [_diagnostic(model, err, data, path, table) for err in exc.errors()]
+        diagnostics = literals + [_diagnostic(model, err, data, path, table)
+                                  for err in exc.errors()]
         # `netwrk:` is one mistake, not two: report the unknown key with its suggestion,
         # and not also the key it was meant to be as missing.
         suggested = {d.help for d in diagnostics if d.code == "E0200"}
@@ -24,6 +27,29 @@ def validate(model: type[BaseModel], data: object, path: Path, table: SpanTable)
             d.code == "E0201" and any(f"`{_missing_key(d)}`" in s for s in suggested))]
         diagnostics.sort(key=lambda d: d.code != "E0200")
         raise SpecError(diagnostics) from None
+    if literals:
+        raise SpecError(literals)
+    return record
+
+
+def _literal_types(model: type[BaseModel], data: object, path: Path, table: SpanTable
+                   ) -> list[Diagnostic]:
+    """Pydantic matches a Literal by equality, strict or not: `archdsl: true` would pass as
+    `Literal[1]`. A value of a Literal field must also have its choice's type."""
+    if not isinstance(data, dict):
+        return []
+    out = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if typing.get_origin(field.annotation) is not typing.Literal or key not in data:
+            continue
+        value, choices = data[key], typing.get_args(field.annotation)
+        if not any(type(value) is type(c) and value == c for c in choices):
+            shown = " or ".join(repr(c) for c in choices)
+            out.append(Diagnostic("E0203", f"`{key}`: input should be {shown} (found "
+                                  f"{_short(value)})", table.value(path + (key,)),
+                                  help=_VALUE_HELP.get(key, "")))
+    return out
 
 
 def _missing_key(diagnostic: Diagnostic) -> str:

@@ -1,0 +1,323 @@
+"""What a spec may read, and how: a root for the files it names, no text of a file that
+is not a spec, reads bounded before they start, YAML 1.2 scalars, lines as editors
+count them, and every error of a file at once.
+
+Each case is bounded in CPU time like tests/test_hostile.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+import archdsl
+from archdsl.diagnostics import MAX_SHOWN, Severity, SpecError, render_github
+from archdsl.lang.yamlload import load_yaml
+from archdsl.limits import Limits
+from archdsl.source import SourceFile
+
+SECONDS = 2.0
+NET = "archdsl: 1\nname: net\ninput: [3, 8, 8]\nnetwork: [relu]\n"
+SECRET = "hunter2-do-not-print"
+
+
+def _error(path, **kwargs) -> SpecError:
+    began = time.process_time()
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path, **kwargs)
+    assert time.process_time() - began < SECONDS
+    return info.value
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def _shown(exc: SpecError) -> str:
+    return "\n".join(d.render() + render_github(d) for d in exc.diagnostics)
+
+
+# ------------------------------------------------------------------ the root
+
+
+def test_extends_may_not_leave_the_root(tmp_path):
+    _write(tmp_path / "outside" / "parent.yaml", NET)
+    child = _write(tmp_path / "project" / "child.yaml",
+                   "archdsl: 1\nextends: ../outside/parent.yaml\nname: child\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert diagnostic.code == "E0203"
+    assert "`../outside/parent.yaml` is outside the root" in diagnostic.message
+    assert str((tmp_path / "project").resolve()) in diagnostic.message
+    assert (diagnostic.span.file, diagnostic.span.line, diagnostic.span.col) == (str(child), 2, 10)
+    assert "--root DIR" in diagnostic.help and "root=" in diagnostic.help
+    assert archdsl.load(child, root=tmp_path).name == "child"  # widened
+
+
+def test_the_default_root_is_the_repository(tmp_path):
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    _write(tmp_path / "repo" / "base" / "parent.yaml", NET)
+    child = _write(tmp_path / "repo" / "variants" / "child.yaml",
+                   "archdsl: 1\nextends: ../base/parent.yaml\nname: child\n")
+    arch = archdsl.load(child)
+    assert arch.name == "child"
+    assert arch.spec.files == (str(child.resolve()),
+                               str((tmp_path / "repo" / "base" / "parent.yaml").resolve()))
+    _write(tmp_path / "elsewhere.yaml", NET)
+    _write(child, "archdsl: 1\nextends: ../../elsewhere.yaml\nname: child\n")
+    assert "outside the root" in _error(child).diagnostics[0].message
+
+
+def test_a_symlink_out_of_the_root_is_refused_and_its_target_never_shown(tmp_path):
+    secret = _write(tmp_path / "secret.yaml", f"password: {SECRET}\n")
+    (tmp_path / "project").mkdir()
+    os.symlink(secret, tmp_path / "project" / "passwd.yaml")
+    child = _write(tmp_path / "project" / "child.yaml",
+                   "archdsl: 1\nextends: passwd.yaml\nname: child\n")
+    exc = _error(child)
+    assert "outside the root" in exc.diagnostics[0].message
+    assert SECRET not in _shown(exc)
+
+
+def test_the_root_holds_along_the_extends_chain(tmp_path):
+    _write(tmp_path / "outside.yaml", NET)
+    parent = _write(tmp_path / "project" / "parent.yaml",
+                    "archdsl: 1\nextends: ../outside.yaml\nname: parent\n")
+    child = _write(tmp_path / "project" / "child.yaml",
+                   "archdsl: 1\nextends: parent.yaml\nname: child\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert "outside the root" in diagnostic.message
+    assert diagnostic.span.file == str(tmp_path / "project" / "parent.yaml")
+    assert archdsl.load(child, root=tmp_path).name == "child"
+    assert archdsl.load(parent, root=tmp_path).name == "parent"
+
+
+def test_spec_blocks_stay_in_the_root_and_are_listed_in_files(tmp_path):
+    _write(tmp_path / "outside.yaml", NET)
+    inner = _write(tmp_path / "project" / "lib" / "trunk.yaml", NET)
+    spec = _write(tmp_path / "project" / "net.yaml",
+                  "archdsl: 1\nname: top\ninput: [3, 8, 8]\n"
+                  "blocks:\n  trunk: {spec: lib/trunk.yaml}\nnetwork: [trunk]\n")
+    assert archdsl.load(spec).spec.files == (str(spec.resolve()), str(inner.resolve()))
+    _write(spec, "archdsl: 1\nname: top\ninput: [3, 8, 8]\n"
+                 "blocks:\n  trunk: {spec: ../outside.yaml}\nnetwork: [trunk]\n")
+    diagnostic = _error(spec).diagnostics[0]
+    assert "outside the root" in diagnostic.message and diagnostic.span.line == 5
+
+
+@pytest.mark.parametrize("reference", ["/etc/passwd.yaml", "~/net.yaml"])
+def test_extends_takes_a_relative_path(tmp_path, reference):
+    child = _write(tmp_path / "child.yaml", f"archdsl: 1\nextends: {reference}\nname: c\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert diagnostic.code == "E0203" and "relative" in diagnostic.message
+
+
+NOT_SPECS = {
+    "binary": b"\x89PNG\r\n\x1a\n" + SECRET.encode() + b"\xff\xfe\x00",
+    "YAML syntax error": f"key: [{SECRET}\n",
+    "a YAML list": f"- {SECRET}\n",
+    "a mapping without archdsl": f"user: root\npassword: {SECRET}\n",
+    "a duplicate key": f"{SECRET}: 1\n{SECRET}: 2\n",
+    "a number out of range": f"archdsl: 1\nn: 9{'9' * 30}  # {SECRET}\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_SPECS))
+def test_a_parent_that_is_not_a_spec_is_never_shown(tmp_path, kind):
+    _write(tmp_path / "data.yaml", NOT_SPECS[kind])
+    child = _write(tmp_path / "child.yaml", "archdsl: 1\nextends: data.yaml\nname: child\n")
+    exc = _error(child)
+    assert SECRET not in _shown(exc)
+    assert [(d.span.file, d.span.line) for d in exc.diagnostics] == [(str(child), 2)]
+    assert "`data.yaml`" in exc.diagnostics[0].message
+    spec = _write(tmp_path / "net.yaml", "archdsl: 1\nname: top\ninput: [3, 8, 8]\n"
+                                         "blocks:\n  b: {spec: data.yaml}\nnetwork: [b]\n")
+    exc = _error(spec)
+    assert SECRET not in _shown(exc)
+    assert [(d.span.file, d.span.line) for d in exc.diagnostics] == [(str(spec), 5)]
+
+
+def test_a_parent_that_is_a_spec_is_shown_where_it_is_wrong(tmp_path):
+    _write(tmp_path / "parent.yaml", NET.replace("[relu]", "[cnv(3)]"))
+    child = _write(tmp_path / "child.yaml", "archdsl: 1\nextends: parent.yaml\nname: c\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert diagnostic.span.file == str(tmp_path / "parent.yaml") and "cnv" in diagnostic.render()
+
+
+# ------------------------------------------------------------------ bounded reads
+
+
+def test_a_sparse_three_gigabyte_file_is_refused_unread(tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as f:
+        f.truncate(3 * 2**30)
+    diagnostic = _error(big).diagnostics[0]
+    assert diagnostic.code == "E0103" and "3,221,225,472 bytes" in diagnostic.message
+    child = _write(tmp_path / "child.yaml", "archdsl: 1\nextends: big.yaml\nname: c\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert diagnostic.code == "E0103" and diagnostic.span.file == str(child)
+
+
+def test_the_size_limit_counts_bytes(tmp_path):
+    text = NET + "doc: '" + "é" * 600_000 + "'\n"  # 600,000 characters, 1.2 MB
+    diagnostic = _error(_write(tmp_path / "net.yaml", text)).diagnostics[0]
+    assert diagnostic.code == "E0103" and "bytes" in diagnostic.message
+    assert archdsl.load(tmp_path / "net.yaml", limits=Limits(max_file_bytes=2**21)).name == "net"
+
+
+@pytest.fixture
+def alarm():
+    """Turns a read that would block into a test failure after five seconds."""
+    if not hasattr(signal, "SIGALRM"):
+        pytest.skip("no SIGALRM")
+
+    def fail(signum, frame):
+        raise AssertionError("blocked reading a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(5)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_blocking(tmp_path, alarm):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    diagnostic = _error(tmp_path / "pipe.yaml").diagnostics[0]
+    assert diagnostic.code == "E0001" and "named pipe" in diagnostic.message
+    child = _write(tmp_path / "child.yaml", "archdsl: 1\nextends: pipe.yaml\nname: c\n")
+    diagnostic = _error(child).diagnostics[0]
+    assert "named pipe" in diagnostic.message and diagnostic.span.file == str(child)
+
+
+@pytest.mark.parametrize("path, kind", [(".", "a directory"), ("/dev/zero", "a character device")])
+def test_what_is_not_a_regular_file_is_refused(tmp_path, path, kind, alarm):
+    target = tmp_path if path == "." else Path(path)
+    if path != "." and not (target.exists() and stat.S_ISCHR(target.stat().st_mode)):
+        pytest.skip(f"{path} is not a device here")
+    assert f"is {kind}, not a spec file" in _error(target).diagnostics[0].message
+
+
+# ------------------------------------------------------------------ YAML 1.2 scalars
+
+
+@pytest.mark.parametrize("text, value", [
+    ("010", 10), ("0o10", 8), ("0x1F", 31), ("+7", 7), ("1:30", "1:30"),
+    ("1:30:00:00:00:00:00", "1:30:00:00:00:00:00"), ("yes", "yes"), ("no", "no"),
+    ("on", "on"), ("off", "off"), ("y", "y"), ("n", "n"), ("True", True), ("FALSE", False),
+    ("tRUE", "tRUE"), ("~", None), ("1e3", 1000.0), ("2001-12-14", "2001-12-14"),
+    ("1_000", "1_000"), ("!!float 3", 3.0), ("!!str 010", "010"), ("'010'", "010"),
+])
+def test_scalars_follow_the_yaml_1_2_core_schema(text, value):
+    data, _ = load_yaml(f"a: {text}\n", "<t>")
+    assert data["a"] == value and type(data["a"]) is type(value)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("!!bool maybe", "E0203"), ("!!int ''", "E0203"), ("!!int 0b11", "E0203"),
+    ("!!null x", "E0203"), ("!!float 1:30:00" + ":00" * 50_000, "E0203"),
+    ("!!int " + "7" * 200_000, "E0203"), ("9" * 200_000, "E0203"), ("0x" + "f" * 17, "E0203"),
+    ("!!timestamp 2001-12-14", "E0102"), ("!!float .inf", "E0203"),
+])
+def test_explicit_tags_and_long_numbers_are_located_errors(text, code):
+    began = time.process_time()
+    with pytest.raises(SpecError) as info:
+        load_yaml(f"x: 1\na: {text}\n", "<t>")
+    assert time.process_time() - began < SECONDS
+    diagnostic = info.value.diagnostics[0]
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.col) == (code, 2, 4)
+    assert len(diagnostic.render()) < 1_000
+
+
+@pytest.mark.parametrize("head, where", [
+    ("archdsl: true\nname: net\ninput: [3, 8, 8]\n", (1, 10)),
+    ("archdsl: 1\nname: net\ninput: [yes, 8, 8]\n", (3, 9)),
+    ("archdsl: 1\nname: net\ninput: [on, 8, 8]\n", (3, 9)),
+    ("archdsl: 1\nname: net\ninput: [true, 8, 8]\n", (3, 9)),
+])
+def test_a_boolean_is_not_a_number(tmp_path, head, where):
+    diagnostic = _error(_write(tmp_path / "net.yaml", head + "network: [relu]\n")).diagnostics[0]
+    assert (diagnostic.span.line, diagnostic.span.col) == where
+
+
+def test_digit_separators_are_read_by_expressions(tmp_path):
+    spec = _write(tmp_path / "net.yaml", NET.replace("network", "params: {w: 1_000}\nnetwork"))
+    assert archdsl.load(spec).params["w"] == 1000
+
+
+# ------------------------------------------------------------------ line separators
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize("quote", ["'", '"'])
+def test_a_line_separator_in_a_quoted_string_moves_no_line(tmp_path, separator, quote):
+    text = (f"archdsl: 1\nname: net\ndoc: {quote}one{separator}two{separator}three{quote}\n"
+            "input: [3, 8, 8]\nnetwork: [relu, cnv(8, 3)]\n")
+    diagnostic = _error(_write(tmp_path / "net.yaml", text)).diagnostics[0]
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.col) == ("E0304", 5, 17)
+    assert "line=5,col=17," in render_github(diagnostic)
+    assert "5 | network: [relu, cnv(8, 3)]" in diagnostic.render()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_a_line_separator_outside_quotes_is_refused_where_it_is(tmp_path, separator):
+    # An editor shows `network: [gap]` inside the comment; YAML 1.1 reads it as a key.
+    text = NET.replace("network: [relu]", f"# old{separator}network: [gap]\nnetwork: [relu]")
+    diagnostic = _error(_write(tmp_path / "net.yaml", text)).diagnostics[0]
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.col) == ("E0001", 4, 6)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_lines_end_as_editors_end_them(tmp_path, newline):
+    text = NET.replace("[relu]", "[relu, cnv(8, 3)]").replace("\n", newline)
+    diagnostic = _error(_write(tmp_path / "net.yaml", text)).diagnostics[0]
+    assert (diagnostic.span.line, diagnostic.span.col) == (4, 17)
+
+
+def test_source_lines_break_only_where_editors_do():
+    source = SourceFile("<t>", "a\r\nb\rc\u2028d\x85e\u2029f\x0cg\n")
+    assert source.lines == ["a", "b", "c\u2028d\x85e\u2029f\x0cg"]
+    assert source.position(source.text.index("g")) == (3, 9)
+
+
+# ------------------------------------------------------------------ every error of a file
+
+
+def test_every_front_end_error_is_reported_in_order(tmp_path):
+    text = ("archdsl: 1\nname: net\ninput: [3, 8, 8]\n"
+            "network:\n  - conv(8, 3\n  - class: relu\n  - relu\n"
+            "params:\n  lambda: 3\n  ok: 2 +\n"
+            "blocks:\n  b:\n    args: {def: int}\n    body: [relu, 'gap(']\n")
+    diagnostics = _error(_write(tmp_path / "net.yaml", text)).diagnostics
+    assert [(d.code, d.span.line) for d in diagnostics] == [
+        ("E0300", 5), ("E0210", 6), ("E0210", 9), ("E0300", 10), ("E0210", 13), ("E0300", 14)]
+
+
+def test_errors_are_capped_with_a_note(tmp_path):
+    params = "".join(f"  p{i}: '1 +'\n" for i in range(MAX_SHOWN + 7))
+    spec = _write(tmp_path / "net.yaml", NET.replace("network", "params:\n" + params + "network"))
+    diagnostics = _error(spec).diagnostics
+    assert len(diagnostics) == MAX_SHOWN + 1
+    assert [d.span.line for d in diagnostics[:-1]] == list(range(5, 5 + MAX_SHOWN))
+    note = diagnostics[-1]
+    assert note.severity is Severity.NOTE and note.message.startswith("7 more errors")
+    assert note.render().startswith("note: 7 more errors")
+    assert render_github(note).startswith("::notice ")
+
+
+def test_an_error_in_a_file_two_blocks_read_is_reported_once(tmp_path):
+    _write(tmp_path / "inner.yaml", NET.replace("network", "params: {lambda: 1}\nnetwork"))
+    spec = _write(tmp_path / "net.yaml",
+                  "archdsl: 1\nname: top\ninput: [3, 8, 8]\nblocks:\n"
+                  "  a: {spec: inner.yaml}\n  b: {spec: inner.yaml}\n  class: {spec: inner.yaml}\n"
+                  "network: [a, b]\n")
+    diagnostics = _error(spec).diagnostics
+    assert [(Path(d.span.file).name, d.code) for d in diagnostics] == [
+        ("net.yaml", "E0210"), ("inner.yaml", "E0210")]
