@@ -139,7 +139,7 @@ def resolve(name: str, weights):
             raise PretrainedError(f"torchvision publishes no weights `{weights}`") from None
     if member not in enum.__members__:
         known = list(enum.__members__)
-        hint = suggest(member, known)
+        hint = suggest(member.upper(), known)  # torchvision's names are upper case
         raise PretrainedError(f"{enum.__name__} has no `{member}`"
                               + (f"; {hint}" if hint else "")
                               + f" (torchvision publishes {', '.join(known)})")
@@ -211,17 +211,17 @@ def _check_fit(arch, weights, mapped: dict, own: dict) -> None:
         _listed("missing from the weights", missing),
         _listed("in the weights only", report.gone),
         _listed("of another shape", [f"{n} {tuple(a)} in the weights, {tuple(b)} here"
-                                     for n, a, b in report.reshaped]),
+                                     for n, a, b in report.reshaped], "; "),
     ]
-    raise PretrainedError(f"{weights!r} do not fit `{arch.name}` with these params: "
-                          + "; ".join(p for p in problems if p))
+    raise PretrainedError(f"{weights!r} do not fit `{arch.name}` with these params:"
+                          + "".join(f"\n  {p}" for p in problems if p))
 
 
-def _listed(what: str, items: list[str], shown: int = 4) -> str:
+def _listed(what: str, items: list[str], separator: str = ", ", shown: int = 4) -> str:
     if not items:
         return ""
-    more = f", and {len(items) - shown} more" if len(items) > shown else ""
-    return f"{len(items)} tensors {what} ({', '.join(items[:shown])}{more})"
+    more = f"{separator}and {len(items) - shown} more" if len(items) > shown else ""
+    return f"{len(items)} tensors {what}: {separator.join(items[:shown])}{more}"
 
 
 def _models():
