@@ -51,19 +51,18 @@ _SAME_NAME = (
     "alexnet", "convnext_tiny", "efficientnet_b0", "efficientnet_b3", "efficientnet_v2_s",
     "mnasnet1_0", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
     "regnet_y_1_6gf", "regnet_y_400mf", "resnet18", "resnet34", "resnet50", "resnet101",
-    "resnet152", "resnext101_32x8d", "resnext101_64x4d", "shufflenet_v2_x1_0",
-    "shufflenet_v2_x2_0", "squeezenet1_0", "squeezenet1_1", "swin_t", "vgg11", "vgg11_bn",
-    "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "wide_resnet50_2",
-    "wide_resnet101_2", "mc3_18", "r2plus1d_18", "r3d_18",
+    "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+    "shufflenet_v2_x1_0", "shufflenet_v2_x2_0", "squeezenet1_0", "squeezenet1_1", "swin_t",
+    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "wide_resnet50_2", "wide_resnet101_2", "mc3_18", "r2plus1d_18", "r3d_18",
 )
 _DENSENETS = ("densenet121", "densenet161", "densenet169", "densenet201")
 _SEGMENTATION_AUX = {"weights_backbone": None, "aux_loss": True}
 
-# spec name -> its torchvision twin
+# a spec's `name:` (resnext50.yaml's is resnext50_32x4d) -> its torchvision twin
 TWINS: dict[str, Twin] = {
     **{name: Twin(name) for name in _SAME_NAME},
     **{name: Twin(name, renames=_DENSENET_KEYS) for name in _DENSENETS},
-    "resnext50": Twin("resnext50_32x4d"),
     "regnetx_400mf": Twin("regnet_x_400mf"),
     "vit_b_16": Twin("vit_b_16", renames=_VIT_KEYS),
     "googlenet": Twin("googlenet", {"aux_logits": True, "transform_input": True},

@@ -50,6 +50,11 @@ def reference(spec: str, **kwargs) -> torch.nn.Module:
         return torchvision.models.get_model(twin.builder, **twin.kwargs, **kwargs)
 
 
+# spec name -> its file (resnext50.yaml's name is resnext50_32x4d)
+FILES = {re.search(r"^name: (\w+)$", p.read_text(), re.M).group(1): p
+         for p in sorted(SPECS.glob("*.yaml"))}
+
+
 def meta_module(arch: archdsl.Architecture) -> torch.nn.Module:
     with torch.device("meta"):
         return archdsl.build(arch, allow_large=True)
@@ -92,7 +97,7 @@ def test_names_resolve_through_torchvisions_weights_api():
     assert resolve("resnet50", "DEFAULT") is models.ResNet50_Weights.IMAGENET1K_V2
     assert resolve("resnet50", "ResNet50_Weights.IMAGENET1K_V1") is \
         models.ResNet50_Weights.IMAGENET1K_V1
-    assert resolve("resnext50", "DEFAULT") is models.ResNeXt50_32X4D_Weights.IMAGENET1K_V2
+    assert resolve("resnext50_32x4d", "DEFAULT") is models.ResNeXt50_32X4D_Weights.IMAGENET1K_V2
     assert resolve("fcn_resnet50", "DEFAULT") is \
         models.segmentation.FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1
     assert resolve("r3d_18", "KINETICS400_V1") is models.video.R3D_18_Weights.KINETICS400_V1
@@ -248,11 +253,14 @@ def test_a_segmentation_networks_auxiliary_head_loads_when_the_spec_has_one(serv
 
 
 def test_every_spec_that_names_torchvision_has_a_twin():
-    named = {p.stem for p in SPECS.glob("*.yaml") if "torchvision" in p.read_text()}
+    named = {name for name, path in FILES.items() if "torchvision" in path.read_text()}
     assert set(TWINS) == named
+    assert FILES["resnext50_32x4d"].name == "resnext50.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The default weight initialization:FutureWarning")
+@pytest.mark.filterwarnings("ignore:for .*num_batches_tracked.*no-op:UserWarning")
 @pytest.mark.parametrize("spec", sorted(TWINS))
 def test_every_twins_default_weights_load_strictly(spec, serve):
     """The enum exists, its meta's categories are the spec's num_classes, and the state
@@ -262,7 +270,7 @@ def test_every_twins_default_weights_load_strictly(spec, serve):
     enum = torchvision.models.get_model_weights(twin.builder)
     expected = reference(spec)
     calls = serve(expected.state_dict())
-    arch = archdsl.load(SPECS / f"{spec}.yaml")
+    arch = archdsl.load(FILES[spec])
     if "num_classes" in arch.params:
         assert arch.params["num_classes"] == len(enum.DEFAULT.meta["categories"])
     model = meta_module(arch)
@@ -283,10 +291,10 @@ def test_googlenet_with_the_weights_is_torchvisions_on_inputs_scaled_to_plus_min
     expected = randomize(torchvision.models.googlenet(init_weights=False,
                                                       **TWINS["googlenet"].kwargs)).eval()
     serve(expected.state_dict())
-    arch = archdsl.load(SPECS / "googlenet.yaml")
+    arch = archdsl.load(SPECS / "googlenet.yaml", input=(3, 96, 96))
     model = archdsl.build(arch)
     assert "mean 0.5 and std 0.5" in load_pretrained(model, arch, "DEFAULT").note
-    image = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    image = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
