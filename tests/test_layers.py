@@ -35,6 +35,7 @@ LAYERS: tuple[str, ...] = (
     "summary",      # cost and shape tables of a checked graph
     "diff",         # the difference between two architectures
     "runtime",      # executing emitted source into an nn.Module
+    "pretrained",   # torchvision's published weights for the specs that are its networks
     "plot",         # charts (matplotlib)
     "api",          # the Python API: load, check, compile_source, build
     "export",       # TorchScript and ONNX files
