@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -111,12 +112,17 @@ def compile_source(spec: str | os.PathLike | Architecture, **params) -> str:
 
 
 def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
-          inference: bool = False, **params):
+          inference: bool = False, weights: str | None = None, **params):
     """The nn.Module of a spec, made by executing exactly `compile_source`'s text.
 
     With `inference=True`, the inference form (see Architecture.inference): weights
-    trained on the usual form load into it through `fold_weights`."""
+    trained on the usual form load into it through `fold_weights`. With `weights`,
+    torchvision's published weights for a spec that is a torchvision network
+    ("IMAGENET1K_V2", "DEFAULT" or "ResNet50_Weights.IMAGENET1K_V2"; see
+    archdsl.pretrained), read through torch's hub cache and downloaded once."""
     arch = _architecture(spec, params)
+    if weights is not None:
+        return _pretrained(arch, weights, allow_large, inference)
     if inference and arch.plan is None:
         arch = arch.inference()
     count = arch.param_count
@@ -128,6 +134,26 @@ def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
     from archdsl.runtime import instantiate
 
     return instantiate(arch.emitted, rule_coverage(arch.graph))
+
+
+def _pretrained(arch: Architecture, weights: str, allow_large: bool, inference: bool):
+    """`arch`'s module with torchvision's published `weights`, in the inference form
+    if asked (the weights folded into it)."""
+    from archdsl.pretrained import load_pretrained
+
+    if arch.plan is not None:
+        raise ValueError("published weights load into the usual form: pass it, with "
+                         "inference=True")
+    module = build(arch, allow_large=allow_large)
+    report = load_pretrained(module, arch, weights)
+    if report.note:
+        warnings.warn(f"{report.weights}: {report.note}", UserWarning, stacklevel=3)
+    if not inference:
+        return module
+    folded = arch.inference()
+    model = build(folded, allow_large=allow_large)
+    model.load_state_dict(folded.fold_weights(module.state_dict()))
+    return model
 
 
 def register_op(op: type[Op], rendering: type[Rendering]) -> type[Op]:

@@ -43,9 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: codegen/<spec file name>.py)")
     p.add_argument("--torchscript", metavar="FILE.pt",
                    help="also save torch.jit.script of the module")
-    p.add_argument("--init-from", metavar="FILE.pt",
-                   help="a state_dict: load every tensor that fits (reported); saved "
-                        "with --weights and in --torchscript")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--init-from", metavar="FILE.pt",
+                       help="a state_dict: load every tensor that fits (reported); saved "
+                            "with --weights and in --torchscript")
+    start.add_argument("--weights-from", metavar="torchvision:NAME", type=_torchvision,
+                       help="torchvision's published weights, for a spec that is a "
+                            "torchvision network (torchvision:IMAGENET1K_V2, "
+                            "torchvision:DEFAULT; downloaded once to torch's hub cache); "
+                            "saved with --weights and in --torchscript")
     p.add_argument("--weights", metavar="FILE.pt", help="save the module's state_dict")
     p.add_argument("--inference", action="store_true",
                    help="the inference form: batch norm folded into convs, dropout, "
@@ -133,6 +139,15 @@ def _shape(text: str) -> tuple[int, ...]:
     if not 1 <= len(dims) <= 3 or min(dims) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3,224,224")
     return dims
+
+
+def _torchvision(text: str) -> str:
+    """`torchvision:IMAGENET1K_V2` -> `IMAGENET1K_V2`."""
+    source, _, name = text.partition(":")
+    if source != "torchvision" or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not torchvision:NAME, e.g. "
+                                         "torchvision:IMAGENET1K_V2")
+    return name
 
 
 def _positive(text: str) -> int:

@@ -41,8 +41,9 @@ def compile_(args) -> int:
     output = Path(args.output) if args.output else Path("codegen") / f"{Path(spec).stem}.py"
     source = arch.source
     module = script = None
-    if args.init_from and not (args.weights or args.torchscript or args.onnx):
-        raise UsageError("--init-from needs --weights, --torchscript or --onnx to save the "
+    loads = "--init-from" if args.init_from else "--weights-from" if args.weights_from else ""
+    if loads and not (args.weights or args.torchscript or args.onnx):
+        raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
     if args.torchscript or args.weights or args.onnx:
         import torch
@@ -52,6 +53,8 @@ def compile_(args) -> int:
             state = torch.load(_existing_file(args.init_from), map_location="cpu",
                                weights_only=True)
             print(transfer(state, module).render())
+        if args.weights_from:
+            print(_pretrained(module, trained, args.weights_from).render())
         if args.inference:  # the trained weights, folded into the inference form
             state = arch.fold_weights(module.state_dict())
             module = build(arch)
@@ -75,6 +78,17 @@ def compile_(args) -> int:
         write_atomic(Path(args.torchscript), lambda f: torch.jit.save(script, f))
         print(f"wrote {args.torchscript} (TorchScript)")
     return EXIT_OK
+
+
+def _pretrained(module, arch, weights: str):
+    """torchvision's published `weights` loaded into `module`; their errors are usage
+    errors (exit 2)."""
+    from archdsl.pretrained import PretrainedError, load_pretrained
+
+    try:
+        return load_pretrained(module, arch, weights)
+    except PretrainedError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def diff(args) -> int:

@@ -18,7 +18,14 @@ from torchvision.models import densenet
 from torchvision.models._api import WeightsEnum
 
 import archdsl
-from archdsl.pretrained import TWINS, PretrainedError, load_pretrained, map_state, resolve
+from archdsl.pretrained import (
+    TWINS,
+    PretrainedError,
+    Twin,
+    load_pretrained,
+    map_state,
+    resolve,
+)
 from conftest import SPECS
 from torchvision_reference import randomize
 
@@ -316,3 +323,66 @@ def test_fcn_without_its_auxiliary_head_computes_torchvisions_out(serve):
         got = model(x)
         torch.testing.assert_close(got["out"], expected(x)["out"], rtol=1e-4, atol=1e-4)
     assert list(got) == ["out"]
+
+
+# ----------------------------------------------------------------- build and compile
+
+
+@pytest.mark.slow
+def test_build_takes_weights_and_folds_them_into_the_inference_form(serve):
+    torch.manual_seed(0)
+    expected = randomize(torchvision.models.resnet18()).eval()
+    serve(expected.state_dict())
+    model = archdsl.build(SPECS / "resnet18.yaml", weights="IMAGENET1K_V1").eval()
+    folded = archdsl.build(SPECS / "resnet18.yaml", weights="DEFAULT", inference=True).eval()
+    assert not any(type(m).__name__ == "BatchNorm2d" for m in folded.modules())
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected(x))
+        torch.testing.assert_close(folded(x), expected(x), rtol=1e-4, atol=1e-4)
+
+
+def test_build_warns_with_the_twins_note(serve, monkeypatch):
+    monkeypatch.setitem(TWINS, "resnet18", Twin("resnet18", note="inputs scaled otherwise"))
+    serve(torchvision.models.resnet18().state_dict())
+    with pytest.warns(UserWarning, match=r"^ResNet18_Weights.IMAGENET1K_V1: inputs scaled "
+                      r"otherwise$"):
+        archdsl.build(SPECS / "resnet18.yaml", weights="DEFAULT")
+
+
+def test_compile_saves_the_published_weights(cli, serve, tmp_path):
+    torch.manual_seed(0)
+    state = randomize(torchvision.models.resnet18()).state_dict()
+    serve(state)
+    source, saved = tmp_path / "r18.py", tmp_path / "r18.pt"
+    code, out, err = cli("compile", "specs/resnet18.yaml", "-o", str(source), "--weights",
+                         str(saved), "--weights-from", "torchvision:IMAGENET1K_V1")
+    assert (code, err) == (0, "")
+    assert out.startswith("weights: torchvision's ResNet18_Weights.IMAGENET1K_V1, 122 tensors "
+                          "loaded;")
+    loaded = torch.load(saved, weights_only=True)
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weights-from", "torchvision:IMAGENET1K_V9"],
+     "archdsl: error: ResNet18_Weights has no `IMAGENET1K_V9`"),
+    (["--weights-from", "torchvision:DEFAULT"],
+     "archdsl: error: --weights-from needs --weights, --torchscript or --onnx"),
+])
+def test_compile_weights_from_errors_are_usage_errors(cli, tmp_path, args, message):
+    source = tmp_path / "r18.py"
+    extra = [] if "needs" in message else ["--weights", str(tmp_path / "w.pt")]
+    code, out, err = cli("compile", "specs/resnet18.yaml", "-o", str(source), *args, *extra)
+    assert code == 2
+    assert err.startswith(message)
+    assert not source.exists()
+
+
+@pytest.mark.parametrize("value", ["IMAGENET1K_V1", "hub:IMAGENET1K_V1", "torchvision:"])
+def test_weights_from_names_torchvision(cli, value, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli("compile", "specs/resnet18.yaml", "--weights-from", value)
+    assert info.value.code == 2
+    assert "is not torchvision:NAME, e.g. torchvision:IMAGENET1K_V2" in capsys.readouterr().err
