@@ -13,7 +13,7 @@ import subprocess
 
 from archdsl.report.model import ENTRY, EXIT, View
 
-BOX = (1.9, 0.62)  # inches: a member's box
+BOX = (2.2, 0.62)  # inches: a member's box
 PORT = (0.5, 0.3)  # inches: a view's entry and exit
 POINTS = 72  # points per inch
 

@@ -69,7 +69,9 @@ function openScope(id) {
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
                                  markerWidth: 7, markerHeight: 7, orient: "auto" });
   marker.append(svg("path", { d: "M0,0L10,5L0,10z", style: "fill:#888;stroke:none" }));
-  root.append(svg("defs")).firstChild.append(marker);
+  const defs = svg("defs");
+  defs.append(marker);
+  root.append(defs);
   for (const p of view.edges) {
     let d = `M${p[0]},${p[1]}`;
     for (let i = 2; i + 6 <= p.length; i += 6) d += `C${p.slice(i, i + 6).join(",")}`;
@@ -93,9 +95,10 @@ function box(key, x, y, w, h) {
   if (state.status[key]) g.classList.add(state.status[key]);
   g.append(svg("title", {}, `${key || item.local}\n${item.kind} ${dims(item.shape)}\n` +
     `${count(item.params)} params, ${si(item.macs)} MACs`));
-  g.append(svg("text", { x: 8, y: 14, class: "name" }, item.local));
-  g.append(svg("text", { x: 8, y: 28 }, item.kind));
-  g.append(svg("text", { x: 8, y: 41 }, dims(item.shape)));
+  const fit = (text) => (text.length > (w - 16) / 5.6 ? text.slice(0, Math.floor((w - 16) / 5.6) - 1) + "…" : text);
+  g.append(svg("text", { x: 8, y: 14, class: "name" }, fit(item.local)));
+  g.append(svg("text", { x: 8, y: 28 }, fit(item.kind)));
+  g.append(svg("text", { x: 8, y: 41 }, fit(dims(item.shape))));
   g.onclick = () => select(key);
   if (item.scope) {
     const open = svg("text", { x: w - 16, y: 16, class: "open", "data-open": key }, "⊞");
@@ -171,6 +174,7 @@ function showFile(index) {
   state.file = index;
   const source = state.net.sources[index];
   $("spec-file").textContent = source.path;
+  $("spec-pane").scrollTop = 0;
   const lines = source.lines.map((text, i) => {
     const div = el("div", { "data-line": i + 1 }, text || " ");
     div.onclick = () => fromLine(i + 1);
@@ -190,8 +194,11 @@ function highlight(spans) {
       if (div) div.classList.add("lit");
     }
   }
-  const first = document.querySelector("#spec div.lit");
-  if (first) first.scrollIntoView({ block: "nearest" });
+  const first = document.querySelector("#spec div.lit"), pane = $("spec-pane");
+  const top = first && first.offsetTop;  // #spec-pane is its offsetParent
+  if (first && (top < pane.scrollTop || top > pane.scrollTop + pane.clientHeight - 40)) {
+    pane.scrollTop = top - pane.clientHeight / 3;
+  }
 }
 
 // Clicking a spec line selects the items made from it: in the open view if one shows
@@ -199,8 +206,8 @@ function highlight(spans) {
 function fromLine(n) {
   const hits = Object.entries(state.net.items).filter(([, it]) =>
     it.span && it.span[0] === state.file && it.span[1] <= n && n <= it.span[2]);
-  highlight([[state.file, n, n]]);
-  if (!hits.length) return;
+  const file = state.file;
+  if (!hits.length) return highlight([[file, n, n]]);
   // The narrowest span is what the line made; wider ones (its scopes) only hold it.
   hits.sort((a, b) => (a[1].span[2] - a[1].span[1]) - (b[1].span[2] - b[1].span[1]));
   const width = hits[0][1].span[2] - hits[0][1].span[1];
@@ -212,6 +219,7 @@ function fromLine(n) {
   }
   select(first, true);
   mark(keys);
+  highlight([[file, n, n]]);
 }
 
 // ---------------------------------------------------------------- tables
