@@ -18,7 +18,7 @@ from importlib import resources
 
 from archdsl.diff import diff
 from archdsl.report.chart import bubble_svg
-from archdsl.report.layout import LayoutError, layout
+from archdsl.report.layout import LayoutError, lay_out
 from archdsl.report.model import Sources, items, views
 
 __all__ = ["LayoutError", "network_data", "render_report"]
@@ -35,7 +35,7 @@ def network_data(arch) -> dict:
     return {
         "name": arch.name,
         "items": items(arch.graph, sources),
-        "views": layout(views(arch.graph)),
+        "views": lay_out(views(arch.graph)),
         "sources": [{"path": path, "lines": lines} for path, lines in sources.files.items()],
         "totals": summary["totals"],
         "input": summary["input"],

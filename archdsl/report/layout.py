@@ -65,7 +65,7 @@ def _point(x: float, y: float, height: float) -> tuple[float, float]:
     return round(x * POINTS, 1), round((height - y) * POINTS, 1)
 
 
-def layout(views: list[View]) -> dict[str, dict]:
+def lay_out(views: list[View]) -> dict[str, dict]:
     """Each view's size, boxes ([id, centre x, centre y, w, h]) and edges (the flat
     points of a cubic B-spline), by scope id."""
     dot = shutil.which("dot")
