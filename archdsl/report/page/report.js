@@ -79,6 +79,7 @@ function openScope(id) {
   }
   for (const [key, x, y, w, h] of view.boxes) root.append(box(key, x, y, w, h));
   $("graph").replaceChildren(root);
+  $("graph").scrollTop = 0;
   mark();
 }
 
@@ -146,7 +147,10 @@ function mark(matches) {
     .forEach((b) => b.classList.remove("selected", "match"));
   for (const key of matches || []) { const b = shownAs(key); if (b) b.classList.add("match"); }
   const b = state.selected !== null && shownAs(state.selected);
-  if (b) b.classList.add("selected");
+  if (b) {
+    b.classList.add("selected");
+    b.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
 }
 
 function detail(key) {
