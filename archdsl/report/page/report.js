@@ -95,7 +95,7 @@ function box(key, x, y, w, h) {
   if (item.scope) g.classList.add("scope");
   if (state.status[key]) g.classList.add(state.status[key]);
   g.append(svg("title", {}, `${key || item.local}\n${item.kind} ${dims(item.shape)}\n` +
-    `${count(item.params)} params, ${si(item.macs)} MACs`));
+    `${count(item.params)} params, ${si(item.macs)} MACs, ${mb(item.activation_bytes)}, RF ${dims(item.rf)}`));
   const fit = (text) => (text.length > (w - 16) / 5.6 ? text.slice(0, Math.floor((w - 16) / 5.6) - 1) + "…" : text);
   g.append(svg("text", { x: 8, y: 14, class: "name" }, fit(item.local)));
   g.append(svg("text", { x: 8, y: 28 }, fit(item.kind)));
