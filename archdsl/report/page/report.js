@@ -26,7 +26,7 @@ function si(n) {
   return String(n);
 }
 const dims = (a) => (a && a.length ? "(" + a.join(", ") + ")" : "-");
-const mb = (b) => (b / 1048576).toFixed(2) + " MB";
+const mb = (b) => (b && b < 10486 ? (b / 1024).toFixed(1) + " KB" : (b / 1048576).toFixed(2) + " MB");
 
 // ---------------------------------------------------------------- networks and tabs
 
