@@ -121,6 +121,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=commands.compare)
 
+    p = sub.add_parser("report", help="one self-contained HTML page: the graph, the spec, "
+                       "the costs (two specs: a diff)")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="a spec; two for a diff (A -> B); several with --compare")
+    p.add_argument("-o", "--output", metavar="FILE.html",
+                   help="where to write the page (default: <last spec's name>.report.html)")
+    p.add_argument("--compare", action="store_true",
+                   help="every spec's report and the complexity chart of them all")
+    _add_input(p)
+    _add_set(p)
+    p.set_defaults(run=commands.report)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.set_defaults(run=commands.schema)
     return parser

@@ -247,6 +247,24 @@ def _compare_table(rows: list[dict]) -> str:
                      for line in lines)
 
 
+def report(args) -> int:
+    from archdsl.api import load
+    from archdsl.report import LayoutError, render_report
+
+    if len(args.specs) > 2 and not args.compare:
+        raise UsageError("report takes one spec, or two (a diff); more need --compare")
+    archs = [load(_existing_file(s), overrides=args.overrides, input=args.input)
+             for s in args.specs]
+    try:
+        page = render_report(archs, compare=args.compare)
+    except LayoutError as exc:
+        raise UsageError(str(exc)) from None
+    output = Path(args.output or f"{Path(args.specs[-1]).stem}.report.html")
+    write_atomic(output, lambda f: f.write(page.encode()))
+    print(f"wrote {output}")
+    return EXIT_OK
+
+
 def schema(args) -> int:
     from archdsl.lang.schema import json_schema
 
