@@ -32,7 +32,13 @@ def _one_number(name: str, args: tuple) -> float | int:
 
 def _round(*args):
     if len(args) == 2 and is_number(args[0]) and isinstance(args[1], int):
-        return round(args[0], args[1])
+        number, ndigits = args
+        if isinstance(number, int) and ndigits < 0:
+            # Python rounds an int by dividing by 10 ** -ndigits, built in full: `round(4,
+            # -10**8)` takes minutes. Past the number's own digits the result is 0, so
+            # ndigits is clamped there first.
+            ndigits = max(ndigits, -len(str(abs(number))) - 1)
+        return round(number, ndigits)
     return int(round(_one_number("round", args)))
 
 
