@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from archdsl.diagnostics import Label, SpecError, error
-from archdsl.lang.evaluate import LayerCall, a_type, suggest, with_article
+from archdsl.lang.evaluate import LayerCall, suggest, with_article
+from archdsl.lang.values import described
 from archdsl.source import Span
 
 # What a value must be to pass as a block argument of each declared type.
@@ -130,7 +131,7 @@ class Bound(NamedTuple):
         value, span = self.values[name], self.spans[name]
         if not ARG_CHECKS.get(want, lambda v: True)(value):
             raise error("E0202", f"argument `{name}` of `{self.callee.name}` is "
-                        f"{with_article(want)}, but {a_type(value)} {value!r} is given", span,
+                        f"{with_article(want)}, but {described(value)} is given", span,
                         labels=self.callee._declared(name, "declared here"))
         return float(value) if want == "float" else value
 

@@ -19,7 +19,14 @@ from archdsl.diagnostics import error
 from archdsl.lang import expr as ast
 from archdsl.lang.aliases import alias_of
 from archdsl.lang.builtins import BUILTINS, PARAMETERS
-from archdsl.lang.values import LayerCall, a_type, is_number, type_name, with_article
+from archdsl.lang.values import (
+    LayerCall,
+    a_type,
+    described,
+    is_number,
+    type_name,
+    with_article,
+)
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.source import Span
 
@@ -164,8 +171,8 @@ class Evaluator:
         for bound in (node.lower, node.upper):
             value = None if bound is None else self.eval(bound, env, host)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise error("E0302", f"a slice bound must be an int, not {a_type(value)} "
-                            f"{value!r}", host.slice(bound.start, bound.end),
+                raise error("E0302", f"a slice bound must be an int, not {described(value)}",
+                            host.slice(bound.start, bound.end),
                             help="`//` divides to an int (`n // 2`); `int(x)` truncates")
             bounds.append(value)
         result = target[bounds[0]:bounds[1]]
@@ -294,7 +301,7 @@ class Evaluator:
     def _bool(self, value, node: ast.Expr, host: Span) -> bool:
         if not isinstance(value, bool):
             raise error("E0302", f"a condition must be true or false, not "
-                        f"{type_name(value)} {value!r}", host.slice(node.start, node.end),
+                        f"{described(value)}", host.slice(node.start, node.end),
                         help="write a comparison, e.g. `stride != 1`")
         return value
 

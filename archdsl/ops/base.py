@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
 from archdsl.lang.binding import Callee
-from archdsl.lang.evaluate import LayerCall, a_type
+from archdsl.lang.evaluate import LayerCall
+from archdsl.lang.values import described
 from archdsl.tensor import TensorType
 
 OPS: dict[str, type[Op]] = {}
@@ -187,7 +188,7 @@ class Op:
             position = fields.index(field) if field in fields[:len(call.args)] else None
             found = values.get(field)
             raise error("E0202", f"argument `{field}` of `{cls.name}`: "
-                        f"{err['msg'].lower()}, found {a_type(found)} {found!r}",
+                        f"{err['msg'].lower()}, found {described(found)}",
                         call.argument_span(position, field),
                         help=f"`{cls.name}` takes {cls.signature()}") from None
         return cls(params)
