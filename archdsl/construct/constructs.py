@@ -73,9 +73,14 @@ class Constructs(Placer):
         inputs = [shortcut, body] if shortcut_first else [body, shortcut]
         if ghost is not None:
             frame.scope.children.append(ghost)
-        fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, stride=s), bn]`); "
-               "it is applied only where the body changes the shape" if item.shortcut is None
-               else "make the shortcut's output match the body's")
+        if shortcut_first:  # concat: the shortcut is always applied, channels may differ
+            fix = (f"`{merge.name}` keeps the input's channels beside the body's: the body "
+                   "must keep the spatial size (stride 1), or the shortcut change it alike")
+        elif item.shortcut is None:
+            fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, "
+                   "stride=s), bn]`); it is applied only where the body changes the shape")
+        else:
+            fix = "make the shortcut's output match the body's"
         merged = self.place_node(frame, merge, inputs, hint=frame.hint, mismatch_help=fix)
         if ghost is not None:
             index = frame.scope.children.index(ghost)
