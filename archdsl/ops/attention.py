@@ -99,7 +99,7 @@ class WindowAttention(Op):
     side the window covers, the shift is 0, as torchvision does."""
 
     name = "window_attention"
-    positional = 2
+    positional = 3  # a 4th is torchvision's (dim, window_size, shift_size, num_heads)
     Params = WindowAttentionParams
 
     def infer(self, inputs):
