@@ -362,3 +362,15 @@ def test_an_onnx_example_too_large_is_refused_before_the_network_is_built(
         "2 × 3 × 100000 × 100000" in err
     assert f"{spec}:3:8" in err
     assert not (tmp_path / "big.onnx").exists()
+
+
+def test_a_residuals_concat_mismatch_gets_concats_help_not_adds(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "network:\n  - residual:\n      body: conv(16, 3, stride=2)\n"
+                    "      merge: concat\n")
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.code == "E0400" and diagnostic.message.startswith("`concat` needs")
+    assert "`concat` keeps the input's channels" in diagnostic.help
+    assert "shortcut:" not in diagnostic.help
