@@ -45,6 +45,10 @@ def compile_(args) -> int:
     if loads and not (args.weights or args.torchscript or args.onnx):
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
+    if args.onnx:  # before anything is built: the example input is allocated in full
+        from archdsl.export import check_example
+
+        check_example(arch.spec.input, span=arch.spec.table.value(("input",)))
     if args.torchscript or args.weights or args.onnx:
         import torch
 
