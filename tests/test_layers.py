@@ -40,6 +40,7 @@ LAYERS: tuple[str, ...] = (
     "api",          # the Python API: load, check, compile_source, build
     "export",       # TorchScript and ONNX files
     "sweep",        # grids of parameter values and their costs
+    "outputs",      # the files a command writes: refused or written all or nothing
     "commands",     # what each command line verb does
     "cli",          # argument parsing, exit codes
     "__main__",     # `python -m archdsl`
