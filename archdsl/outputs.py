@@ -249,7 +249,7 @@ def _refuse_path(target: _Target) -> None:
     real = os.path.realpath(target.path)
     try:
         info = os.stat(real)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the directory is checked below
         info = None
     except OSError as e:
         raise OutputError(f"{target.shown}: cannot be looked at ({e.strerror})") from None
