@@ -486,3 +486,12 @@ def test_a_closed_pipe_ends_quietly_with_141():
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141, err
     assert err == ""
+
+
+@pytest.mark.slow
+def test_compile_onnx_alone_writes_one_file(run, tmp_path, tiny, umask):
+    pytest.importorskip("onnxscript")
+    code, out, err = run("compile", tiny, "--onnx", "tiny.onnx")
+    assert code == 0, err
+    assert _names(tmp_path) == ["tiny.onnx", "tiny.yaml"]
+    assert (tmp_path / "tiny.onnx").stat().st_mode & 0o777 == 0o644
