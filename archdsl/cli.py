@@ -30,9 +30,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        code = args.run(args)
+        code = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code, its errors printed."""
+    try:
+        return args.run(args)
     except UsageError as exc:
         print(f"archdsl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -52,9 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer cut off

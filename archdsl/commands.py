@@ -61,9 +61,10 @@ def compile_(args) -> int:
     say = functools.partial(print, file=sys.stderr if outputs.to_stdout else sys.stdout)
     writers = {"-o": lambda f: f.write(arch.source.encode())} if source else {}
     if args.torchscript or args.weights or args.onnx:
+        if args.init_from:  # read first: a bad file costs no build
+            state, notes = read_state_dict(args.init_from)
         module = build(trained)
         if args.init_from:
-            state, notes = read_state_dict(args.init_from)
             report = transfer(state, module)
             report.notes[:0] = notes
             say(report.render())

@@ -477,9 +477,11 @@ def test_check_skips_a_link_out_of_the_directory(run, tmp_path, tiny):
     assert "note: skipped specs/outside.yaml: a symbolic link out of specs" in err
 
 
-def test_a_closed_pipe_ends_quietly_with_141():
-    process = subprocess.Popen([sys.executable, "-m", "archdsl", "graph",
-                                "specs/resnet50.yaml"], cwd=ROOT, stdout=subprocess.PIPE,
+@pytest.mark.parametrize("args", [["graph", "specs/resnet50.yaml"],
+                                  ["check", "--format", "json", "tests/broken/groups.yaml"]])
+def test_a_closed_pipe_ends_quietly_with_141(args):
+    process = subprocess.Popen([sys.executable, "-m", "archdsl", *args], cwd=ROOT,
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     process.stdout.close()  # like `| head -c1` ending before the first write
