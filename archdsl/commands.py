@@ -34,8 +34,7 @@ class UsageError(Exception):
 
 
 def compile_(args) -> int:
-    from archdsl.api import build, load
-    from archdsl.weights import read_state_dict, transfer
+    from archdsl.api import load
 
     spec = _existing_file(args.spec)
     trained = load(spec, overrides=args.overrides)
@@ -44,49 +43,64 @@ def compile_(args) -> int:
     if loads and not (args.weights or args.torchscript or args.onnx):
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
-    outputs = _reading(trained)
-    if args.init_from:
-        outputs.read(args.init_from, f"the --init-from file {args.init_from}")
-    # The source only when asked for (-o) or when nothing else is: `--torchscript X.pt`
-    # writes X.pt alone.
-    source = args.output or not (args.weights or args.torchscript or args.onnx)
-    output = args.output or str(Path("codegen") / f"{Path(spec).stem}.py")
-    if source:
-        outputs.add("-o", output, stdout=True, make_parent=not args.output)
-    for flag, path in (("--weights", args.weights), ("--torchscript", args.torchscript),
-                       ("--onnx", args.onnx)):
-        if path:
-            outputs.add(flag, path, to_path=flag == "--onnx")
+    outputs, source = _compile_outputs(args, trained)
     outputs.check()  # before the work: a refused output costs nothing
     say = functools.partial(print, file=sys.stderr if outputs.to_stdout else sys.stdout)
     writers = {"-o": lambda f: f.write(arch.source.encode())} if source else {}
     if args.torchscript or args.weights or args.onnx:
-        if args.init_from:  # read first: a bad file costs no build
-            state, notes = read_state_dict(args.init_from)
-        module = build(trained)
-        if args.init_from:
-            report = transfer(state, module)
-            report.notes[:0] = notes
-            say(report.render())
-        if args.weights_from:
-            say(_pretrained(module, trained, args.weights_from).render())
-        if args.inference:  # the trained weights, folded into the inference form
-            state = arch.fold_weights(module.state_dict())
-            module = build(arch)
-            module.load_state_dict(state)
-        module.eval()
-        writers.update(_model_writers(module, arch, args))
+        writers.update(_model_writers(_module(args, trained, arch, say), arch, args))
     try:
         outputs.write(writers)
     except ModuleNotFoundError as exc:  # the ONNX exporter is an extra
         raise UsageError(str(exc)) from None
     if source and not outputs.to_stdout:
-        say(f"wrote {output} ({arch.name}: {arch.param_count:,} parameters)")
+        say(f"wrote {source} ({arch.name}: {arch.param_count:,} parameters)")
     for path, what in ((args.weights, "state_dict"), (args.torchscript, "TorchScript"),
                        (args.onnx, "ONNX")):
         if path:
             say(f"wrote {path} ({what})")
     return EXIT_OK
+
+
+def _compile_outputs(args, trained) -> tuple[Outputs, str | None]:
+    """compile's inputs and outputs, and where the source goes (None: nowhere).
+
+    The source only when asked for (-o) or when nothing else is: `--torchscript X.pt`
+    writes X.pt alone."""
+    outputs = _reading(trained)
+    if args.init_from:
+        outputs.read(args.init_from, f"the --init-from file {args.init_from}")
+    source = None
+    if args.output or not (args.weights or args.torchscript or args.onnx):
+        source = args.output or str(Path("codegen") / f"{Path(args.spec).stem}.py")
+        outputs.add("-o", source, stdout=True, make_parent=not args.output)
+    for flag, path in (("--weights", args.weights), ("--torchscript", args.torchscript),
+                       ("--onnx", args.onnx)):
+        if path:
+            outputs.add(flag, path, to_path=flag == "--onnx")
+    return outputs, source
+
+
+def _module(args, trained, arch, say):
+    """The eval-mode module of `arch`, with the weights --init-from or --weights-from
+    name (reported through `say`), folded when `arch` is the inference form."""
+    from archdsl.api import build
+    from archdsl.weights import read_state_dict, transfer
+
+    if args.init_from:  # read first: a bad file costs no build
+        state, notes = read_state_dict(args.init_from)
+    module = build(trained)
+    if args.init_from:
+        report = transfer(state, module)
+        report.notes[:0] = notes
+        say(report.render())
+    if args.weights_from:
+        say(_pretrained(module, trained, args.weights_from).render())
+    if args.inference:  # the trained weights, folded into the inference form
+        state = arch.fold_weights(module.state_dict())
+        module = build(arch)
+        module.load_state_dict(state)
+    return module.eval()
 
 
 def _model_writers(module, arch, args) -> dict:

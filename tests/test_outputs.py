@@ -435,6 +435,20 @@ def test_compile_with_a_bad_weights_file_is_one_line(run, tmp_path, tiny):
     assert not (tmp_path / "out.pt").exists()
 
 
+def test_compile_init_from_a_checkpoint_says_where_it_found_the_weights(run, tmp_path,
+                                                                         tiny):
+    import torch
+
+    import archdsl
+
+    state = archdsl.build(tiny).state_dict()
+    torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ck.pt")
+    code, out, err = run("compile", tiny, "--init-from", "ck.pt", "--weights", "w.pt")
+    assert code == 0, err
+    assert "  note      ck.pt: read the state_dict under 'state_dict' of a checkpoint" in out
+    assert torch.load(tmp_path / "w.pt", weights_only=True).keys() == state.keys()
+
+
 def test_compile_interrupted_is_130_and_quiet(run, tiny, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
