@@ -164,7 +164,7 @@ def sweep(args) -> int:
     from archdsl.sweep import grid, render_csv, render_table, run
 
     spec = _existing_file(args.spec)
-    outputs = _reading(_loaded_or_none(spec), spec)
+    outputs = _reading(_loaded_or_none(spec), spec) if args.csv or args.plot else Outputs()
     for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
         if path:
             outputs.add(flag, path)
