@@ -64,6 +64,10 @@ class _Target:
     def shown(self) -> str:
         return f"{self.flag} {self.path}"
 
+    @property
+    def is_stdout(self) -> bool:
+        return self.stdout and self.path == STDOUT
+
 
 class Outputs:
     """The outputs of one command, checked together and written together."""
@@ -88,13 +92,13 @@ class Outputs:
 
     @property
     def to_stdout(self) -> bool:
-        return any(t.path == STDOUT and t.stdout for t in self._targets)
+        return any(t.is_stdout for t in self._targets)
 
     def check(self) -> None:
         """Raise OutputError for the first output that must not be written."""
         seen: dict[object, _Target] = {}
         for target in self._targets:
-            if target.path == STDOUT and target.stdout:
+            if target.is_stdout:
                 continue
             _refuse_path(target)
             real = os.path.realpath(target.path)
@@ -115,15 +119,15 @@ class Outputs:
 
         OSError becomes OutputError; any error removes every temporary file first."""
         self.check()
-        missing = {t.flag for t in self._targets} ^ writers.keys()
-        if missing:
-            raise ValueError(f"writers do not match the outputs: {sorted(missing)}")
+        unmatched = {t.flag for t in self._targets} ^ writers.keys()
+        if unmatched:
+            raise ValueError(f"writers do not match the outputs: {sorted(unmatched)}")
         with self._signals():
             target = None
             try:
                 renames = []
                 for target in self._targets:
-                    if not (target.path == STDOUT and target.stdout):
+                    if not target.is_stdout:
                         renames += self._stage(target, writers[target.flag])
                 target = None
                 self._commit(renames)
@@ -135,7 +139,7 @@ class Outputs:
                     raise OutputError(_oserror(exc, target)) from None
                 raise
         for target in self._targets:
-            if target.path == STDOUT and target.stdout:
+            if target.is_stdout:
                 sys.stdout.flush()
                 writers[target.flag](sys.stdout.buffer)
                 sys.stdout.flush()
