@@ -41,6 +41,7 @@ LAYERS: tuple[str, ...] = (
     "export",       # TorchScript and ONNX files
     "sweep",        # grids of parameter values and their costs
     "report",       # the HTML report: graph views laid out by Graphviz, spec, costs
+    "outputs",      # the files a command writes: refused or written all or nothing
     "commands",     # what each command line verb does
     "cli",          # argument parsing, exit codes
     "__main__",     # `python -m archdsl`

@@ -195,6 +195,14 @@ def test_cli_usage_errors(cli, args, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_cli_never_writes_over_the_spec_it_reads(cli, tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_bytes((SPECS / "resnet18.yaml").read_bytes())
+    code, out, err = cli("report", str(spec), "-o", str(spec))
+    assert code == 2 and "which this command reads" in err
+    assert spec.read_bytes() == (SPECS / "resnet18.yaml").read_bytes()
+
+
 def test_cli_invalid_spec(cli, tmp_path):
     code, out, err = cli("report", "tests/broken/groups.yaml", "-o", str(tmp_path / "r.html"))
     assert code == 1 and "E0401" in err
