@@ -386,3 +386,8 @@ def test_weights_from_names_torchvision(cli, value, capsys):
         cli("compile", "specs/resnet18.yaml", "--weights-from", value)
     assert info.value.code == 2
     assert "is not torchvision:NAME, e.g. torchvision:IMAGENET1K_V2" in capsys.readouterr().err
+
+
+def test_the_readme_counts_the_twins():
+    readme = (ROOT / "README.md").read_text()
+    assert f"`archdsl/pretrained.py`, {len(TWINS)} of them" in readme
