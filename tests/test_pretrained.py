@@ -26,7 +26,7 @@ from archdsl.pretrained import (
     map_state,
     resolve,
 )
-from conftest import SPECS
+from conftest import ROOT, SPECS
 from torchvision_reference import randomize
 
 
