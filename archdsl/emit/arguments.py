@@ -1,0 +1,209 @@
+"""Constructor arguments: the spec params that only change literals of the network class.
+
+`Resnet50(num_classes=10)` should work as `torchvision.models.resnet50(num_classes=10)`
+does. A spec param becomes an argument of the generated network class's
+constructor, with the spec's value as its default, when moving it changes
+nothing in the generated file but literals of that class's own constructor
+calls, each equal to the param's value: `nn.Linear(2048, num_classes)`,
+`nn.Dropout(p=dropout_rate)`. That is found by trial, not by reading the spec's
+expressions: the spec is checked again with the param moved, both files are
+written with those literals replaced by the param's name, and they must read the
+same, comments aside (the shape comments show what the literal does). A param
+that changes a block, a shape, a layer count or another class stays baked into
+the file, and the class's docstring lists it with its value.
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from archdsl.emit import code
+from archdsl.emit.generalize import Group, Param, leaves
+from archdsl.graph import Graph
+from archdsl.names import Namespace, identifier_problem
+
+# The graph of the spec with one param given another value; None where that is invalid.
+Vary = Callable[[str, object], Graph | None]
+
+Hole = tuple[str, tuple]  # a member of the network class and a leaf position in its call
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A constructor argument of the network class: its name, its default (the spec's
+    value), and the literals it replaces."""
+
+    name: str
+    default: int | float
+    holes: tuple[Hole, ...]
+
+
+def find(base: Any, params: dict[str, object], vary: Vary, plan: Callable[[Graph], Any],
+         text: Callable[[Any, tuple[Argument, ...]], str]) -> tuple[Argument, ...]:
+    """The params of `base` (a torch_source.Plan) that only change its network class's
+    literals; `plan` makes another graph's plan, `text` writes a plan's file with
+    arguments."""
+    found: list[Argument] = []
+    taken: set[Hole] = set()
+    for name, value in _candidates(params, base.root, base.naming.module):
+        argument = _trial(base, name, value, vary, plan, text)
+        if argument is not None and not taken & set(argument.holes):
+            found.append(argument)
+            taken |= set(argument.holes)
+    return tuple(found)
+
+
+def _trial(base: Any, name: str, value: int | float, vary: Vary, plan, text) -> Argument | None:
+    """`name` as an argument, if moving it to each of two other values changes the same
+    literals of the network class, to the new value, and nothing else."""
+    argument = None
+    for other in moves(value):
+        graph = vary(name, other)
+        if graph is None:
+            return None
+        varied = plan(graph)
+        holes = _holes(base.root, varied.root, value, other)
+        if not holes or argument is not None and holes != argument.holes:
+            return None
+        argument = Argument(name, value, holes)
+        if _code(text(base, (argument,))) != _code(text(varied, (argument,))):
+            return None
+    return argument
+
+
+def moves(value: int | float) -> tuple[int | float, int | float]:
+    """Two other values of the same type, to see which literals a param reaches: two,
+    so that a literal that follows the param near its value only (`max(n, 10)`) is
+    less likely to pass for the param itself."""
+    if isinstance(value, int):
+        return value + 1, value * 2 if value else 2
+    return (value / 2, (1 + value) / 2) if value else (0.5, 0.25)
+
+
+def apply(group: Group, found: tuple[Argument, ...]) -> Group:
+    """The network class with each argument's literals replaced by its name, and the
+    argument added to its constructor's parameters."""
+    if not found:
+        return group
+    names = {hole: a.name for a in found for hole in a.holes}
+    ctors = {local: code.rebuild(ctor, lambda pos, leaf, local=local:
+                                 code.Var(names[(local, pos)]) if (local, pos) in names
+                                 else leaf)
+             for local, ctor in group.ctors.items()}
+    params = group.params + [Param(a.name, [a.default], default=a.default) for a in found]
+    return replace(group, ctors=ctors, params=params)
+
+
+def _candidates(params: dict[str, object], root: Group,
+                module: Namespace) -> list[tuple[str, int | float]]:
+    """Numeric params whose value is a literal of the network class, and whose name
+    can be a parameter there (no keyword, nothing the file's code already names)."""
+    literals = {(type(leaf), leaf) for ctor in root.ctors.values() for _, leaf in leaves(ctor)}
+    own = {p.name for p in root.params}
+    return [(name, value) for name, value in params.items()
+            if type(value) in (int, float) and (type(value), value) in literals and
+            not identifier_problem(name) and not name.startswith("_") and
+            name not in module and name not in own]
+
+
+def _holes(base: Group, varied: Group, old: object, new: object) -> tuple[Hole, ...] | None:
+    """Where `varied`'s constructor calls hold `new` and `base`'s `old`; None if they
+    differ anywhere else."""
+    if base.ctors.keys() != varied.ctors.keys():
+        return None
+    found = []
+    for local, ctor in base.ctors.items():
+        ours, theirs = leaves(ctor), leaves(varied.ctors[local])
+        if [p for p, _ in ours] != [p for p, _ in theirs]:
+            return None
+        for (position, a), (_, b) in zip(ours, theirs):
+            if type(a) is type(b) and a == b:
+                continue
+            if not (type(a) is type(old) and a == old and type(b) is type(new) and b == new):
+                return None
+            found.append((local, position))
+    return tuple(found)
+
+
+def _code(source: str) -> list[tuple[int, str]]:
+    """The tokens of generated source, without its comments."""
+    skip = {tokenize.COMMENT, tokenize.NL}
+    return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in skip]
+
+
+# ---------------------------------------------------------------------- docstring
+
+MAX_VALUE = 60  # a baked list longer than this is shown as `name=[...]`
+
+
+def note(params: dict[str, object],
+         found: tuple[Argument, ...]) -> list[tuple[str, list[str]]]:
+    """The paragraphs the network class's docstring adds: its constructor arguments,
+    and the params baked into the file."""
+    given = {a.name for a in found}
+    baked = [_spec_value(name, value) for name, value in params.items()
+             if name not in given and not identifier_problem(name)]
+    out = []
+    if found:
+        out.append(("Constructor arguments:", [f"{a.name}={code.literal(a.default)}"
+                                               for a in found]))
+    if baked:
+        out.append(("Baked into this file (recompile with `--set NAME=VALUE` to change):",
+                    baked))
+    return out
+
+
+def _spec_value(name: str, value: object) -> str:
+    """`name=value` as a spec writes it (`k=1`, `depths=[3, 4, 6, 3]`); `cfg=[...]` for
+    a long list, the name alone for a value with no short plain text (a layer)."""
+    text = _plain(value)
+    if text is not None and len(text) <= MAX_VALUE:
+        return f"{name}={text}"
+    return f"{name}=[...]" if isinstance(value, tuple) else name
+
+
+def _plain(value: object) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    if isinstance(value, (int, float)):
+        return code.literal(value)
+    if isinstance(value, str):
+        plain = value.isascii() and value.isprintable() and not set(value) & set("\"'\\")
+        return f'"{value}"' if plain else None
+    if isinstance(value, tuple):
+        items = [_plain(v) for v in value]
+        return None if None in items else f"[{', '.join(items)}]"
+    return None
+
+
+def with_note(lines: list[str], paragraphs: list[tuple[str, list[str]]], indent: str,
+              width: int = 88) -> list[str]:
+    """A class docstring's lines with `paragraphs` (a heading and its items) added,
+    broken between items only, so that a list value stays on one line."""
+    if not paragraphs or not lines or not lines[0].startswith(f'{indent}"""'):
+        return lines
+    if len(lines) == 1:  # """Text."""  ->  """Text.  …  """
+        lines = [lines[0][:-3], f'{indent}"""']
+    added = []
+    for paragraph in paragraphs:
+        added += [""] + _wrap(*paragraph, indent, width)
+    return lines[:-1] + added + lines[-1:]
+
+
+def _wrap(head: str, items: list[str], indent: str, width: int) -> list[str]:
+    """`head item, item, ….` on lines of at most `width` where the items allow."""
+    pieces = [head] + [f"{item}," for item in items[:-1]] + [f"{items[-1]}."]
+    lines: list[str] = []
+    line = indent
+    for piece in pieces:
+        if line.strip() and len(line) + 1 + len(piece) > width:
+            lines.append(line)
+            line = indent + piece
+        else:
+            line = f"{line} {piece}" if line.strip() else indent + piece
+    return lines + [line]
