@@ -14,9 +14,12 @@ __all__ = ["Alexnet"]
 
 
 class Alexnet(nn.Module):
-    """The alexnet network (alexnet.yaml:16)."""
+    """The alexnet network (alexnet.yaml:16).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # alexnet.yaml:17
             nn.Conv2d(3, 64, 11, stride=4, padding=2),
@@ -41,7 +44,7 @@ class Alexnet(nn.Module):
             nn.Dropout(p=0.5),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -107,9 +107,16 @@ class CnBlock(nn.Module):
 
 
 class ConvnextTiny(nn.Module):
-    """The convnext_tiny network (convnext_tiny.yaml:43)."""
+    """The convnext_tiny network (convnext_tiny.yaml:43).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 3, 9, 3], dims=[96, 192, 384, 768], stochastic_depth_prob=0.1,
+    layer_scale=1e-06.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # convnext_tiny.yaml:44
             nn.Sequential(nn.Conv2d(3, 96, 4, stride=4), LayerNorm2d(96, eps=1e-06)),
@@ -221,7 +228,7 @@ class ConvnextTiny(nn.Module):
         self.classifier = nn.Sequential(  # convnext_tiny.yaml:56
             LayerNorm2d(768, eps=1e-06),
             nn.Flatten(),
-            nn.Linear(768, 1000),
+            nn.Linear(768, num_classes),
         )
         self.init_weights()
 

@@ -281,7 +281,11 @@ class DeeplabHead(nn.Sequential):
 
 
 class Deeplabv3Resnet50(nn.Module):
-    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:64)."""
+    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:64).
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): num_classes=21,
+    aux_loss=false, aux_layer="layer3", atrous_rates=[12, 24, 36], aspp_channels=256.
+    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -190,7 +190,11 @@ class FcnHead(nn.Sequential):
 
 
 class FcnResnet50(nn.Module):
-    """The fcn_resnet50 network (fcn_resnet50.yaml:32)."""
+    """The fcn_resnet50 network (fcn_resnet50.yaml:32).
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): num_classes=21,
+    aux_loss=false.
+    """
 
     def __init__(self) -> None:
         super().__init__()

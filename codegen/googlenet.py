@@ -123,9 +123,15 @@ class InceptionAux(nn.Module):
 
 
 class Googlenet(nn.Module):
-    """The googlenet network (googlenet.yaml:48)."""
+    """The googlenet network (googlenet.yaml:48).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    num_classes=1000, aux_logits=true, dropout_aux=0.7.
+    """
+
+    def __init__(self, dropout_rate: float = 0.2) -> None:
         super().__init__()
         self.conv1 = BasicConv(  # googlenet.yaml:48
             in_channels=3,
@@ -225,7 +231,7 @@ class Googlenet(nn.Module):
             pool_proj=128,
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # googlenet.yaml:68
-        self.dropout = nn.Dropout(p=0.2)  # googlenet.yaml:70
+        self.dropout = nn.Dropout(p=dropout_rate)  # googlenet.yaml:70
         self.fc = nn.Linear(1024, 1000)  # googlenet.yaml:71
         self.init_weights()
 

@@ -354,9 +354,15 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    """The inception_v3 network (inception_v3.yaml:102)."""
+    """The inception_v3 network (inception_v3.yaml:102).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.5.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    num_classes=1000, aux_logits=true.
+    """
+
+    def __init__(self, dropout_rate: float = 0.5) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv(  # inception_v3.yaml:102
             in_channels=3,
@@ -392,7 +398,7 @@ class InceptionV3(nn.Module):
         self.Mixed_7b = InceptionE(in_channels=1280)  # inception_v3.yaml:120
         self.Mixed_7c = InceptionE(in_channels=2048)  # inception_v3.yaml:121
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:122
-        self.dropout = nn.Dropout(p=0.5)  # inception_v3.yaml:123
+        self.dropout = nn.Dropout(p=dropout_rate)  # inception_v3.yaml:123
         self.fc = nn.Linear(2048, 1000)  # inception_v3.yaml:125
         self.init_weights()
 

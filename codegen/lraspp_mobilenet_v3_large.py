@@ -455,7 +455,11 @@ class Classifier(nn.Module):
 
 
 class LrasppMobilenetV3Large(nn.Module):
-    """The lraspp_mobilenet_v3_large network (lraspp_mobilenet_v3_large.yaml:24)."""
+    """The lraspp_mobilenet_v3_large network (lraspp_mobilenet_v3_large.yaml:24).
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): num_classes=21,
+    inter_channels=128, low_layer=4.
+    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -60,9 +60,16 @@ class InvertedResidual(nn.Module):
 
 
 class Mnasnet1_0(nn.Module):
-    """The mnasnet1_0 network (mnasnet1_0.yaml:51)."""
+    """The mnasnet1_0 network (mnasnet1_0.yaml:51).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): alpha=1.0,
+    bn_momentum=0.00029999999999996696, widths=[32, 16, 24, 40, 80, 96, 192, 320],
+    stacks=[...].
+    """
+
+    def __init__(self, dropout_rate: float = 0.2, num_classes: int = 1000) -> None:
         super().__init__()
         self.layers = nn.Sequential(  # mnasnet1_0.yaml:52
             nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
@@ -204,8 +211,10 @@ class Mnasnet1_0(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mnasnet1_0.yaml:68
-        # mnasnet1_0.yaml:70
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(  # mnasnet1_0.yaml:70
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1280, num_classes),
+        )
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

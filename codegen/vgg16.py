@@ -13,9 +13,15 @@ __all__ = ["Vgg16"]
 
 
 class Vgg16(nn.Module):
-    """The vgg16 network (vgg16.yaml:17)."""
+    """The vgg16 network (vgg16.yaml:17).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): cfg=[...],
+    batch_norm=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # vgg16.yaml:18
             nn.Conv2d(3, 64, 3, padding=1),
@@ -58,7 +64,7 @@ class Vgg16(nn.Module):
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
             nn.Dropout(p=0.5),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
         self.init_weights()
 

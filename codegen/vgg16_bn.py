@@ -14,9 +14,15 @@ __all__ = ["Vgg16Bn"]
 
 
 class Vgg16Bn(nn.Module):
-    """The vgg16_bn network (vgg16_bn.yaml:18)."""
+    """The vgg16_bn network (vgg16_bn.yaml:18).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): cfg=[...],
+    batch_norm=true.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # vgg16_bn.yaml:19
             nn.Conv2d(3, 64, 3, padding=1),
@@ -72,7 +78,7 @@ class Vgg16Bn(nn.Module):
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
             nn.Dropout(p=0.5),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
         self.init_weights()
 
