@@ -30,34 +30,43 @@ def arguments(cls: type) -> dict[str, object]:
     return {name: p.default for name, p in inspect.signature(cls).parameters.items()}
 
 
-def assert_is_torchvisions(spec: str, constructor: str, size: int, **kwargs) -> None:
-    """The spec's class made with `kwargs` loads torchvision's network made with them
-    (strict) and gives its outputs."""
-    reference = randomize(getattr(torchvision.models, constructor)(**kwargs)).eval()
-    model = network_class(spec)(**kwargs).eval()
+def assert_is_torchvisions(spec: str, constructor: str, size: int, ours: dict,
+                           theirs: dict) -> None:
+    """The spec's class made with `ours` loads torchvision's network made with `theirs`
+    strictly, and gives its outputs."""
+    reference = randomize(getattr(torchvision.models, constructor)(**theirs)).eval()
+    model = network_class(spec)(**ours).eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = reference(x)
         torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-4)
-    assert expected.shape == (2, kwargs["num_classes"])
+    assert expected.shape == (2, ours["num_classes"])
+    rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates == [m.p for m in reference.modules() if isinstance(m, torch.nn.Dropout)]
 
 
 def test_resnet18_takes_num_classes_as_torchvision_does():
-    assert_is_torchvisions("resnet18", "resnet18", 64, num_classes=10)
+    assert_is_torchvisions("resnet18", "resnet18", 64, {"num_classes": 10},
+                           {"num_classes": 10})
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, kwargs", [
-    ("resnet50", {"num_classes": 10}),
-    ("resnext50", {"num_classes": 7}),
-    ("vgg16", {"num_classes": 10}),
-    ("densenet121", {"num_classes": 5}),
-    ("mobilenet_v2", {"num_classes": 10}),
+@pytest.mark.parametrize("spec, constructor, ours, theirs", [
+    ("resnet50", "resnet50", {"num_classes": 10}, {}),
+    ("resnext50", "resnext50_32x4d", {"num_classes": 7}, {}),
+    ("densenet121", "densenet121", {"num_classes": 5}, {}),
+    ("vgg16", "vgg16", {"num_classes": 10, "dropout_rate": 0.3}, {"dropout": 0.3}),
+    ("mobilenet_v2", "mobilenet_v2", {"num_classes": 10, "dropout_rate": 0.4},
+     {"dropout": 0.4}),
+    ("googlenet", "googlenet", {"num_classes": 10, "dropout_rate": 0.3, "dropout_aux": 0.5},
+     {"dropout": 0.3, "dropout_aux": 0.5, "init_weights": False}),
 ], ids=lambda v: v if isinstance(v, str) else "")
-def test_zoo_takes_num_classes_as_torchvision_does(spec, kwargs):
-    constructor = "resnext50_32x4d" if spec == "resnext50" else spec
-    assert_is_torchvisions(spec, constructor, 64 if spec != "vgg16" else 32, **kwargs)
+def test_zoo_takes_num_classes_and_dropout_as_torchvision_does(spec, constructor, ours,
+                                                                theirs):
+    size = 32 if spec == "vgg16" else 64
+    assert_is_torchvisions(spec, constructor, size, ours,
+                           {"num_classes": ours["num_classes"], **theirs})
 
 
 def test_num_classes_is_an_argument_with_the_specs_value_as_default():
@@ -120,6 +129,19 @@ def test_a_param_whose_values_fold_into_one_class_stays_an_argument(tmp_path):
     cls = network_class(spec)
     assert arguments(cls) == {"c": 8}
     assert cls(c=5)(torch.randn(1, 3, 8, 8)).shape == (1, 5, 8, 8)
+
+
+def test_heads_the_network_makes_take_the_argument_too():
+    """GoogLeNet's auxiliary heads are a block class: it takes num_classes and
+    dropout_aux, and the network passes them on."""
+    cls = network_class("googlenet")
+    assert arguments(cls) == {"num_classes": 1000, "dropout_rate": 0.2, "dropout_aux": 0.7}
+    with torch.device("meta"):
+        model = cls(num_classes=5, dropout_aux=0.5)
+    assert model.fc.out_features == model.aux1.fc2.out_features == \
+        model.aux2.fc2.out_features == 5
+    assert model.aux1.dropout.p == model.aux2.dropout.p == 0.5
+    assert model.dropout.p == 0.2
 
 
 def test_scripted_with_another_num_classes():

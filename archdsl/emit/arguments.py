@@ -1,16 +1,18 @@
-"""Constructor arguments: the spec params that only change literals of the network class.
+"""Constructor arguments: the spec params that only change literals of the file.
 
 `Resnet50(num_classes=10)` should work as `torchvision.models.resnet50(num_classes=10)`
 does. A spec param becomes an argument of the generated network class's
 constructor, with the spec's value as its default, when moving it changes
-nothing in the generated file but literals of that class's own constructor
-calls, each equal to the param's value: `nn.Linear(2048, num_classes)`,
-`nn.Dropout(p=dropout_rate)`. That is found by trial, not by reading the spec's
-expressions: the spec is checked again with the param moved, both files are
-written with those literals replaced by the param's name, and they must read the
-same, comments aside (the shape comments show what the literal does). A param
-that changes a block, a shape, a layer count or another class stays baked into
-the file, and the class's docstring lists it with its value.
+nothing in the generated file but constructor literals equal to the param's
+value: `nn.Linear(2048, num_classes)`, `nn.Dropout(p=dropout_rate)`. That is
+found by trial, not by reading the spec's expressions: the spec is checked again
+with the param moved (to two other values), both files are written with those
+literals replaced by the param's name, and they must read the same, comments
+aside (the shape comments show what the literal does). The literals may sit in
+the network class or in a class it makes itself (a classifier head), which then
+takes the argument from it. A param that changes a block, a shape or a layer
+count stays baked into the file, and the network class's docstring lists it with
+its value.
 """
 
 from __future__ import annotations
