@@ -13,7 +13,9 @@ import sys
 from archdsl import commands
 from archdsl.commands import EXIT_INVALID, EXIT_USAGE, UsageError
 from archdsl.diagnostics import SpecError
+from archdsl.optional import MissingDependency
 from archdsl.summary import CONVENTIONS
+from archdsl.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, MissingDependency) as exc:
         print(f"archdsl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SpecError as exc:
@@ -35,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archdsl", description="Check, cost and compile architecture specs.")
+    parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("compile", help="generate PyTorch source (and TorchScript) from a spec")
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     p.add_argument("-o", "--output", help="where to write the source "
                    "(default: codegen/<spec file name>.py)")
     p.add_argument("--torchscript", metavar="FILE.pt",
@@ -93,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="cost, shapes and receptive fields, per layer",
                        description=CONVENTIONS, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     _add_input(p)
     p.add_argument("--batch", type=_positive, default=1, metavar="N",
                    help="batch size for memory and MACs (default 1)")
@@ -104,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=commands.summary)
 
     p = sub.add_parser("graph", help="draw the graph (dot, mermaid or svg)")
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     p.add_argument("--format", choices=["dot", "mermaid", "svg"], default="dot")
     p.add_argument("-o", "--output", help="write to this file (default: stdout)")
     p.add_argument("--depth", type=_positive, metavar="N",
@@ -123,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.set_defaults(run=commands.schema)
+
+    p = sub.add_parser("list", help="the specs of the zoo: name, params, MACs, reference")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=commands.list_)
     return parser
 
 

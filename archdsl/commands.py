@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from archdsl import zoo
 from archdsl.diagnostics import (
     Diagnostic,
     SpecError,
@@ -23,6 +24,7 @@ from archdsl.diagnostics import (
     render_json,
     render_text,
 )
+from archdsl.optional import require_torch
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +48,8 @@ def compile_(args) -> int:
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
     if args.torchscript or args.weights or args.onnx:
+        require_torch("--torchscript" if args.torchscript else
+                      "--onnx" if args.onnx else "--weights")
         import torch
 
         module = build(trained)
@@ -270,7 +274,10 @@ def print_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 def _existing_file(path: str) -> str:
     if not os.path.isfile(path):
-        raise UsageError(f"no such spec file: {path}")
+        found = zoo.path(path) if zoo.is_reference(path) or not os.path.exists(path) else None
+        if found is None:
+            raise UsageError(f"no such spec file or zoo name: {path} ({zoo.unknown(path)})")
+        return str(found)
     return path
 
 
@@ -282,6 +289,8 @@ def _spec_files(paths: list[str]) -> Iterator[str]:
                     yield str(found)
         elif os.path.isfile(path):
             yield path
+        elif zoo.path(path) is not None:  # a zoo name: `archdsl check resnet50`
+            yield str(zoo.path(path))
         else:
             raise UsageError(f"no such file or directory: {path}")
 
@@ -297,3 +306,12 @@ def write_atomic(path: Path, write: Callable) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def list_(args) -> int:
+    """`archdsl list`: the specs of the zoo, with their size, cost and reference."""
+    from archdsl.catalog import render, rows
+
+    table = rows()
+    print(json.dumps(table, indent=2) if args.json else render(table))
+    return EXIT_OK

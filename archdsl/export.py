@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from archdsl.optional import require_torch
+
 # The torch.export-based exporter (torch.onnx.export(..., dynamo=True)) writes its
 # operator library at opset 18; asking for 18 avoids a version conversion and gives
 # files that onnxruntime >= 1.14 runs. (The TorchScript-based exporter is deprecated
@@ -27,6 +29,7 @@ def export_onnx(model_or_arch, path: str | os.PathLike, *, input_shape=None,
     so a failed export leaves nothing half-written. A model whose weights pass the 2 GiB
     protobuf limit gets its weights in `<path>.data` beside it (onnx external data).
     """
+    require_torch("ONNX export")
     import torch
 
     model, input_shape = _model_and_shape(model_or_arch, input_shape)
