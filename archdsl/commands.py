@@ -48,8 +48,9 @@ def compile_(args) -> int:
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
     if args.torchscript or args.weights or args.onnx:
-        require_torch("--torchscript" if args.torchscript else
-                      "--onnx" if args.onnx else "--weights")
+        flag, extra = ("--torchscript", "torch") if args.torchscript else \
+            ("--onnx", "onnx") if args.onnx else ("--weights", "torch")
+        require_torch(flag, extra)
         import torch
 
         module = build(trained)

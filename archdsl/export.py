@@ -29,7 +29,7 @@ def export_onnx(model_or_arch, path: str | os.PathLike, *, input_shape=None,
     so a failed export leaves nothing half-written. A model whose weights pass the 2 GiB
     protobuf limit gets its weights in `<path>.data` beside it (onnx external data).
     """
-    require_torch("ONNX export")
+    require_torch("ONNX export", "onnx")
     import torch
 
     model, input_shape = _model_and_shape(model_or_arch, input_shape)

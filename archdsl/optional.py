@@ -15,10 +15,11 @@ class MissingDependency(ImportError):
     """A feature was asked for whose package is not installed (a usage error, exit 2)."""
 
 
-def require_torch(feature: str) -> None:
-    """Raise MissingDependency naming `feature` unless torch can be imported."""
+def require_torch(feature: str, extra: str = "torch") -> None:
+    """Raise MissingDependency naming `feature`, and the extra that brings torch,
+    unless torch can be imported."""
     if importlib.util.find_spec("torch") is None:
-        raise MissingDependency(f"{feature} needs torch: pip install 'archdsl[torch]'")
+        raise MissingDependency(f"{feature} needs torch: pip install 'archdsl[{extra}]'")
 
 
 __all__ = ["MissingDependency", "require_torch"]
