@@ -76,7 +76,7 @@ def test_list_command(cli, monkeypatch):
         "name      params (M)  MACs (G)  reference",
         "lenet5          0.06     0.000  \"Gradient-Based Learning Applied to Document "
         "Recognition\"",
-        "resnet50      25.56     4.089  torchvision resnet50"]
+        "resnet50       25.56     4.089  torchvision resnet50"]
     code, out, _ = cli("list", "--json")
     assert code == 0 and json.loads(out) == [
         {"name": "lenet5", "params": 61706, "macs": 416520,
