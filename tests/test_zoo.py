@@ -171,3 +171,13 @@ def test_the_root_still_holds_for_files(tmp_path):
     with pytest.raises(SpecError) as caught:
         archdsl.load(path, root=tmp_path / "elsewhere")
     assert caught.value.diagnostics[0].code == "E0203"
+
+
+def test_a_spec_block_from_the_zoo(tmp_path):
+    path = tmp_path / "probe.yaml"
+    path.write_text("archdsl: 1\nname: probe\ninput: [3, 64, 64]\n"
+                    "blocks:\n  backbone:\n    spec: archdsl::resnet18\n    until: layer4\n"
+                    "network:\n  - features: backbone\n  - gap\n  - flatten\n"
+                    "  - head: linear(10)\n")
+    arch = archdsl.load(path)
+    assert arch.param_count == archdsl.load("resnet18").param_count - 513 * 1000 + 513 * 10
