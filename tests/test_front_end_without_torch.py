@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def _without_torch(*args, cwd):
     ("diff", "resnet18", "--set", "k=2"),
     ("sweep", "resnet18", "--grid", "k=1,2"),
     ("schema",),
+    pytest.param(("list", "--json"), marks=pytest.mark.slow),  # loads every spec
 ], ids=lambda args: args[0] + ("_inference" if "--inference" in args else ""))
 def test_the_front_end_runs_without_torch(args, tmp_path):
     result = _without_torch(*args, cwd=tmp_path)
@@ -94,6 +96,8 @@ def test_the_front_end_runs_without_torch(args, tmp_path):
         assert "class Resnet18(nn.Module):" in source
         if "--inference" not in args:
             assert source == (ROOT / "codegen" / "resnet18.py").read_text()
+    if args[0] == "list":
+        assert len(json.loads(result.stdout)) == len(list((ROOT / "specs").glob("*.yaml")))
 
 
 @pytest.mark.parametrize("flag, value, extra", [
