@@ -22,7 +22,7 @@ from archdsl.names import RESERVED, identifier_problem
 from archdsl.ops import OPS
 from archdsl.ops.base import Op, Params, register
 from archdsl.optional import require_torch
-from archdsl.passes import cost, inference, rf, schedule, validate
+from archdsl.passes import cost, inference, lint, rf, schedule, validate
 from archdsl.passes.init_rules import rule_coverage
 from archdsl.summary import summarize
 
@@ -95,7 +95,7 @@ def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_L
     """Expand, validate and cost a loaded spec."""
     graph, params = construct(spec, overrides, limits, input)
     schedule.run(graph)
-    warnings = validate.run(graph)
+    warnings = validate.run(graph) + (lint.channels_last(spec) if input is None else [])
     cost.run(graph)
     rf.run(graph)
     return Architecture(spec, params, graph, warnings)

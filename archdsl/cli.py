@@ -1,19 +1,26 @@
 """The `archdsl` command line: arguments in, a command run, an exit code out.
 
-Exit codes: 0 success, 1 the spec is invalid (diagnostics printed), 2 usage error.
-The commands themselves are in archdsl.commands (the only code that writes files).
+Exit codes: 0 success; 1 the spec or a weights file is invalid (diagnostics or one
+`archdsl: error:` line printed); 2 a usage error, or an output refused or not
+writable (nothing written); 128+N ended by signal N while writing (130 for Ctrl-C,
+143 for SIGTERM; no temporary file left); 141 standard output closed early (a pipe
+into `head`), quietly. The commands themselves are in archdsl.commands (the only
+code that writes files, through archdsl.outputs).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
 import sys
 
 from archdsl import commands
 from archdsl.commands import EXIT_INVALID, EXIT_USAGE, UsageError
-from archdsl.diagnostics import SpecError
+from archdsl.diagnostics import SpecError, WeightsError
 from archdsl.optional import MissingDependency
+from archdsl.outputs import Interrupted, OutputError
 from archdsl.summary import CONVENTIONS
 from archdsl.version import __version__
 
@@ -25,13 +32,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code, its errors printed."""
+    try:
         return args.run(args)
     except (UsageError, MissingDependency) as exc:
         print(f"archdsl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as exc:
+        print(f"archdsl: error: {exc}", file=sys.stderr)
+        if exc.help:
+            print(f"  help: {exc.help}", file=sys.stderr)
+        return EXIT_USAGE
     except SpecError as exc:
         commands.print_diagnostics(exc.diagnostics, getattr(args, "format", "text"))
         return EXIT_INVALID
+    except WeightsError as exc:
+        print(f"archdsl: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except Interrupted as exc:
+        print(f"archdsl: {exc} while writing; no temporary file left", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer cut off
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit raises nothing
+    more (what Python's documentation of SIGPIPE recommends)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,10 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="generate PyTorch source (and TorchScript) from a spec")
     p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
-    p.add_argument("-o", "--output", help="where to write the source "
-                   "(default: codegen/<spec file name>.py)")
+    p.add_argument("-o", "--output", help="write the source here (- for standard output); "
+                   "without -o the source goes to codegen/<spec file name>.py, but only "
+                   "when no --weights, --torchscript or --onnx is asked for")
     p.add_argument("--torchscript", metavar="FILE.pt",
-                   help="also save torch.jit.script of the module")
+                   help="save torch.jit.script of the module")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--init-from", metavar="FILE.pt",
                        help="a state_dict: load every tensor that fits (reported); saved "
@@ -59,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inference", action="store_true",
                    help="the inference form: batch norm folded into convs, dropout, "
                         "drop-path and auxiliary heads removed")
-    p.add_argument("--onnx", metavar="FILE.onnx", help="also export to ONNX (the onnx extra)")
+    p.add_argument("--onnx", metavar="FILE.onnx", help="export to ONNX (the onnx extra)")
     _add_set(p)
     p.set_defaults(run=commands.compile_)
 
@@ -109,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the graph (dot, mermaid or svg)")
     p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     p.add_argument("--format", choices=["dot", "mermaid", "svg"], default="dot")
-    p.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    p.add_argument("-o", "--output", help="write to this file (default, or -: stdout)")
     p.add_argument("--depth", type=_positive, metavar="N",
                    help="draw modules deeper than N levels as one node")
     _add_input(p)
@@ -123,6 +168,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="also draw the bubble chart (needs matplotlib: archdsl[plot])")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=commands.compare)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: the graph, the spec, "
+                       "the costs (two specs: a diff)")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="a spec; two for a diff (A -> B); several with --compare")
+    p.add_argument("-o", "--output", metavar="FILE.html",
+                   help="where to write the page (default: <last spec's name>.report.html)")
+    p.add_argument("--compare", action="store_true",
+                   help="every spec's report and the complexity chart of them all")
+    _add_input(p)
+    _add_set(p)
+    p.set_defaults(run=commands.report)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.set_defaults(run=commands.schema)
@@ -171,7 +228,10 @@ def _amount(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount like 30M or 5G")
-    return int(float(match.group(1)) * _SUFFIXES[match.group(2).upper()])
+    amount = float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    if not math.isfinite(amount):
+        raise argparse.ArgumentTypeError(f"{text!r} is too large for an amount")
+    return int(amount)
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:

@@ -1,18 +1,19 @@
 """The `archdsl` commands: each takes the parsed arguments and returns an exit code.
 
-The only code in archdsl that writes files, always through `write_atomic`.
+The only code in archdsl that writes files, always through archdsl.outputs: every
+output is checked before the work and written all or nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from archdsl import zoo
@@ -25,6 +26,7 @@ from archdsl.diagnostics import (
     render_text,
 )
 from archdsl.optional import require_torch
+from archdsl.outputs import STDOUT, Outputs
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -34,15 +36,11 @@ class UsageError(Exception):
 
 
 def compile_(args) -> int:
-    from archdsl.api import build, load
-    from archdsl.weights import transfer
+    from archdsl.api import load
 
     spec = _existing_file(args.spec)
     trained = load(spec, overrides=args.overrides)
     arch = trained.inference() if args.inference else trained
-    output = Path(args.output) if args.output else Path("codegen") / f"{Path(spec).stem}.py"
-    source = arch.source
-    module = script = None
     loads = "--init-from" if args.init_from else "--weights-from" if args.weights_from else ""
     if loads and not (args.weights or args.torchscript or args.onnx):
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
@@ -51,38 +49,94 @@ def compile_(args) -> int:
         flag, extra = ("--torchscript", "torch") if args.torchscript else \
             ("--onnx", "onnx") if args.onnx else ("--weights", "torch")
         require_torch(flag, extra)
-        import torch
+    if args.onnx:  # before anything is built: the example input is allocated in full
+        from archdsl.export import check_example
 
-        module = build(trained)
-        if args.init_from:
-            state = torch.load(_existing_file(args.init_from), map_location="cpu",
-                               weights_only=True)
-            print(transfer(state, module).render())
-        if args.weights_from:
-            print(_pretrained(module, trained, args.weights_from).render())
-        if args.inference:  # the trained weights, folded into the inference form
-            state = arch.fold_weights(module.state_dict())
-            module = build(arch)
-            module.load_state_dict(state)
-        module.eval()
-        if args.onnx:
-            from archdsl.export import export_onnx
-
-            export_onnx(module, args.onnx, input_shape=arch.spec.input)
-            print(f"wrote {args.onnx} (ONNX)")
-        if args.torchscript:
-            with warnings.catch_warnings():  # asked for by name: no deprecation notice
-                warnings.simplefilter("ignore", FutureWarning)
-                script = torch.jit.script(module)
-    write_atomic(output, lambda f: f.write(source.encode()))
-    print(f"wrote {output} ({arch.name}: {arch.param_count:,} parameters)")
-    if args.weights:
-        write_atomic(Path(args.weights), lambda f: torch.save(module.state_dict(), f))
-        print(f"wrote {args.weights} (state_dict)")
-    if script is not None:
-        write_atomic(Path(args.torchscript), lambda f: torch.jit.save(script, f))
-        print(f"wrote {args.torchscript} (TorchScript)")
+        check_example(arch.spec.input, span=arch.spec.table.value(("input",)))
+    outputs, source = _compile_outputs(args, trained)
+    outputs.check()  # before the work: a refused output costs nothing
+    say = functools.partial(print, file=sys.stderr if outputs.to_stdout else sys.stdout)
+    writers = {"-o": lambda f: f.write(arch.source.encode())} if source else {}
+    if args.torchscript or args.weights or args.onnx:
+        writers.update(_model_writers(_module(args, trained, arch, say), arch, args))
+    try:
+        outputs.write(writers)
+    except ModuleNotFoundError as exc:  # the ONNX exporter is an extra
+        raise UsageError(str(exc)) from None
+    if source and not outputs.to_stdout:
+        say(f"wrote {source} ({arch.name}: {arch.param_count:,} parameters)")
+    for path, what in ((args.weights, "state_dict"), (args.torchscript, "TorchScript"),
+                       (args.onnx, "ONNX")):
+        if path:
+            say(f"wrote {path} ({what})")
     return EXIT_OK
+
+
+def _compile_outputs(args, trained) -> tuple[Outputs, str | None]:
+    """compile's inputs and outputs, and where the source goes (None: nowhere).
+
+    The source only when asked for (-o) or when nothing else is: `--torchscript X.pt`
+    writes X.pt alone."""
+    outputs = _reading(trained)
+    if args.init_from:
+        outputs.read(args.init_from, f"the --init-from file {args.init_from}")
+    source = None
+    if args.output or not (args.weights or args.torchscript or args.onnx):
+        source = args.output or str(Path("codegen") / f"{Path(zoo.resolve(args.spec)).stem}.py")
+        outputs.add("-o", source, stdout=True, make_parent=not args.output)
+    for flag, path in (("--weights", args.weights), ("--torchscript", args.torchscript),
+                       ("--onnx", args.onnx)):
+        if path:
+            outputs.add(flag, path, to_path=flag == "--onnx")
+    return outputs, source
+
+
+def _module(args, trained, arch, say):
+    """The eval-mode module of `arch`, with the weights --init-from or --weights-from
+    name (reported through `say`), folded when `arch` is the inference form."""
+    from archdsl.api import build
+    from archdsl.weights import read_state_dict, transfer
+
+    if args.init_from:  # read first: a bad file costs no build
+        state, notes = read_state_dict(args.init_from)
+    module = build(trained)
+    if args.init_from:
+        report = transfer(state, module)
+        report.notes[:0] = notes
+        say(report.render())
+    if args.weights_from:
+        say(_pretrained(module, trained, args.weights_from).render())
+    if args.inference:  # the trained weights, folded into the inference form
+        state = arch.fold_weights(module.state_dict())
+        module = build(arch)
+        module.load_state_dict(state)
+    return module.eval()
+
+
+def _model_writers(module, arch, args) -> dict:
+    """The writers of compile's --weights, --torchscript and --onnx files."""
+    import torch
+
+    writers = {}
+    if args.weights:
+        writers["--weights"] = lambda f: torch.save(module.state_dict(), f)
+    if args.torchscript:
+        with warnings.catch_warnings():  # asked for by name: no deprecation notice
+            warnings.simplefilter("ignore", FutureWarning)
+            script = torch.jit.script(module)
+
+        def save(f):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                torch.jit.save(script, f)
+
+        writers["--torchscript"] = save
+    if args.onnx:
+        from archdsl.export import export_onnx
+
+        writers["--onnx"] = lambda path: export_onnx(module, path,
+                                                     input_shape=arch.spec.input)
+    return writers
 
 
 def _pretrained(module, arch, weights: str):
@@ -119,10 +173,17 @@ def diff(args) -> int:
 def sweep(args) -> int:
     from archdsl.sweep import grid, render_csv, render_table, run
 
-    rows = run(_existing_file(args.spec), grid(args.grid), args.input)
+    spec = _existing_file(args.spec)
+    outputs = _reading(_loaded_or_none(spec), spec) if args.csv or args.plot else Outputs()
+    for flag, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path:
+            outputs.add(flag, path)
+    outputs.check()
+    rows = run(spec, grid(args.grid), args.input)
     print(render_table(rows))
+    writers = {}
     if args.csv:
-        write_atomic(Path(args.csv), lambda f: f.write(render_csv(rows).encode()))
+        writers["--csv"] = lambda f: f.write(render_csv(rows).encode())
     if args.plot:
         from archdsl.plot import bubble_chart
 
@@ -131,7 +192,8 @@ def sweep(args) -> int:
             image = bubble_chart(valid)
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'archdsl[plot]'") from None
-        write_atomic(Path(args.plot), lambda f: f.write(image))
+        writers["--plot"] = lambda f: f.write(image)
+    outputs.write(writers)
     return EXIT_OK
 
 
@@ -194,11 +256,11 @@ def graph(args) -> int:
         text = to_dot(arch.graph, args.depth).encode()
         if args.format == "svg":
             text = _svg(text)
-    if args.output:
-        write_atomic(Path(args.output), lambda f: f.write(text))
+    outputs = _reading(arch)
+    outputs.add("-o", args.output or STDOUT, stdout=True)
+    outputs.write({"-o": lambda f: f.write(text)})
+    if not outputs.to_stdout:
         print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text.decode())
     return EXIT_OK
 
 
@@ -219,19 +281,24 @@ def compare(args) -> int:
     from archdsl.api import load
 
     rows = []
+    outputs = Outputs()
     for path in _spec_files(args.specs):
-        totals = load(path, input=args.input).summary()["totals"]
+        arch = load(path, input=args.input)
+        _reading(arch, into=outputs)
+        totals = arch.summary()["totals"]
         rows.append({"spec": Path(path).stem, "params": totals["params"],
                      "macs": totals["macs"], "activation_bytes": totals["activation_bytes"],
                      "forward_backward_mb": totals["forward_backward_mb"]})
     if args.plot:
         from archdsl.plot import bubble_chart
 
+        outputs.add("--plot", args.plot)
+        outputs.check()
         try:
             image = bubble_chart(rows)
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'archdsl[plot]'") from None
-        write_atomic(Path(args.plot), lambda f: f.write(image))
+        outputs.write({"--plot": lambda f: f.write(image)})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -250,6 +317,29 @@ def _compare_table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(line, widths)))
                      for line in lines)
+
+
+def report(args) -> int:
+    from archdsl.api import load
+    from archdsl.report import LayoutError, render_report
+
+    if len(args.specs) > 2 and not args.compare:
+        raise UsageError("report takes one spec, or two (a diff); more need --compare")
+    archs = [load(_existing_file(s), overrides=args.overrides, input=args.input)
+             for s in args.specs]
+    output = args.output or f"{Path(zoo.resolve(args.specs[-1])).stem}.report.html"
+    outputs = Outputs()
+    for arch in archs:
+        _reading(arch, into=outputs)
+    outputs.add("-o", output)
+    outputs.check()  # before the layout: a refused output costs nothing
+    try:
+        page = render_report(archs, compare=args.compare)
+    except LayoutError as exc:
+        raise UsageError(str(exc)) from None
+    outputs.write({"-o": lambda f: f.write(page.encode())})
+    print(f"wrote {output}")
+    return EXIT_OK
 
 
 def schema(args) -> int:
@@ -285,9 +375,17 @@ def _existing_file(path: str) -> str:
 def _spec_files(paths: list[str]) -> Iterator[str]:
     for path in paths:
         if os.path.isdir(path):
+            root = os.path.realpath(path)
             for found in sorted(Path(path).rglob("*")):
-                if found.suffix in (".yaml", ".yml") and found.is_file():
-                    yield str(found)
+                if found.suffix not in (".yaml", ".yml") or not found.is_file():
+                    continue
+                # A link out of the directory asked for is not part of it (rglob
+                # already keeps out of linked directories).
+                if os.path.commonpath([root, os.path.realpath(found)]) != root:
+                    print(f"note: skipped {found}: a symbolic link out of {path}",
+                          file=sys.stderr)
+                    continue
+                yield str(found)
         elif os.path.isfile(path):
             yield path
         elif zoo.path(path) is not None:  # a zoo name: `archdsl check resnet50`
@@ -296,17 +394,26 @@ def _spec_files(paths: list[str]) -> Iterator[str]:
             raise UsageError(f"no such file or directory: {path}")
 
 
-def write_atomic(path: Path, write: Callable) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _reading(arch, path: str | None = None, into: Outputs | None = None) -> Outputs:
+    """`into` (a new Outputs by default) told of every file `arch` was read from, or of
+    the spec at `path` alone when it could not be loaded."""
+    outputs = into or Outputs()
+    files = arch.spec.files if arch is not None else (os.path.realpath(path),)
+    shown = path or arch.spec.path
+    for i, file in enumerate(files):
+        outputs.read(file, f"the spec {shown}" if i == 0 else
+                     f"{file}, a file the spec {shown} reads (extends: or spec:)")
+    return outputs
+
+
+def _loaded_or_none(path: str):
+    """The spec at `path` with its default params, or None when that is invalid."""
+    from archdsl.api import load
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        return load(path)
+    except SpecError:
+        return None
 
 
 def list_(args) -> int:

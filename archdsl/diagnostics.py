@@ -48,6 +48,7 @@ CODES: dict[str, str] = {
     "W0103": "a window's stride leaves input pixels unused",
     "W0104": "condition is constant: a dead branch",
     "W0105": "too large to build without allow_large",
+    "W0106": "input written channels last",
 }
 
 

@@ -29,6 +29,8 @@ class Limits:
     max_graph_nodes: int = 5_000  # layers (op nodes) in the expanded network
     max_tensor_elements: int = 2**40  # one activation or weight, per sample
     max_build_params: int = 2_000_000_000  # build() refuses larger models unless asked
+    max_sweep_points: int = 1_000  # combinations one `sweep` checks, counted before the first
+    max_example_elements: int = 2**28  # of the example input an ONNX export traces (1 GiB)
 
 
 DEFAULT_LIMITS = Limits()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 
 from archdsl.diagnostics import SpecError, error
 from archdsl.lang.params import parse_override
+from archdsl.limits import DEFAULT_LIMITS, Limits
 
 
 def grid(specs: list[str]) -> list[tuple[str, list[str]]]:
@@ -40,10 +42,20 @@ def _split(values: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def run(spec: str, axes: list[tuple[str, list[str]]], input_shape=None) -> list[dict]:
-    """One row per combination: its values, totals, or the diagnostic that stops it."""
+def run(spec: str, axes: list[tuple[str, list[str]]], input_shape=None,
+        limits: Limits = DEFAULT_LIMITS) -> list[dict]:
+    """One row per combination: its values, totals, or the diagnostic that stops it.
+    A grid of more than `limits.max_sweep_points` combinations is refused before the
+    first is checked."""
     from archdsl.api import load
 
+    points = math.prod(len(values) for _, values in axes)
+    if points > limits.max_sweep_points:
+        sizes = " × ".join(str(len(values)) for _, values in axes)
+        raise error("E0500", f"the grid has {sizes} = {points:,} combinations; the limit "
+                    f"is {limits.max_sweep_points:,}",
+                    help="sweep fewer values at once, or call archdsl.sweep.run with "
+                         "Limits(max_sweep_points=…)")
     names = [name for name, _ in axes]
     rows = []
     for values in itertools.product(*(v for _, v in axes)):
@@ -53,7 +65,8 @@ def run(spec: str, axes: list[tuple[str, list[str]]], input_shape=None) -> list[
         try:
             for override in overrides:
                 parse_override(override)
-            totals = load(spec, overrides=overrides, input=input_shape).summary()["totals"]
+            totals = load(spec, overrides=overrides, input=input_shape,
+                          limits=limits).summary()["totals"]
             row.update(params=totals["params"], macs=totals["macs"],
                        activation_bytes=totals["activation_bytes"])
         except SpecError as exc:

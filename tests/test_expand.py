@@ -296,7 +296,7 @@ def test_a_patch_may_set_a_positional_argument_again_a_call_may_not():
     ("blocks: {b: {args: {c: 1}, body: relu}}\nnetwork:\n  - b(in_channels=2)",
      "`b` has no argument `in_channels`", "`in_channels` is bound to the block's input"),
     ("network: [conv(8)]", "`conv` needs the argument `kernel`",
-     "`conv` takes conv(out, kernel, stride=1, pad=none, dilation=1, groups=1, bias=true)"),
+     "`conv` takes conv(out, kernel, *, stride=1, pad=none, dilation=1, groups=1, bias=true)"),
     ("blocks: {b: {args: {c: int}, body: conv(c, 1)}}\nnetwork: [b]",
      "`b` needs the argument `c`", "pass it: `b(c=…)`"),
     ("blocks: {b: {args: {c: int}, body: conv(c, 1)}}\nnetwork:\n  - b(1, 2)",

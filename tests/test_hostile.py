@@ -196,3 +196,181 @@ def test_the_broken_corpus_has_forty_specs_with_golden_diagnostics():
     assert len(broken) >= 40
     for spec in broken:
         assert spec.with_suffix(".txt").exists() and spec.with_suffix(".json").exists(), spec
+
+
+# ------------------------------------------------------------------------------------------
+# Bounded cost per operation, and PyTorch habits that would build another network.
+#
+# Each case's cost is bounded by construction (a check before the work), so the cases run
+# in one `archdsl check` subprocess whose timeout is only a guard against a regression that
+# hangs: it never decides a pass.
+
+GUARD_SECONDS = 60
+
+
+def _param(expr: str) -> str:
+    return HEAD + f"params:\n  n: '{expr}'\nnetwork: ['conv(8 + n, 3)']\n"
+
+
+# name: (spec, the code of its first diagnostic, or None where it checks with no error)
+COST_CASES: dict[str, tuple[str, str | None]] = {
+    "2 ** 10**8": (_param("2 ** 10**8"), "E0305"),
+    "(-3) ** 10**18": (_param("(-3) ** 10**18"), "E0305"),
+    "10**18 * 10**18": (_param("10**18 * 10**18"), "E0305"),
+    "round(4, -10**8) is 0": (_param("round(4, -10**8)"), None),
+    "round(2**62, -10**18) is 0": (_param("round(2**62, -10**18)"), None),
+    "round(4.5, -10**8) is 0": (_param("int(round(4.5, -10**8))"), None),
+    "float(10**18) ** 10**18": (_param("float(10**18) ** 10**18"), "E0305"),
+    "int(1e308)": (_param("int(1e308)"), "E0305"),
+    "base-60 number of 10,000 segments": (
+        HEAD + "params:\n  n: " + ":".join(["30"] * 10_000) + "\nnetwork: [relu]\n", "E0500"),
+    "base-60 number of 3 segments": (HEAD + "params:\n  n: 1:30:00\nnetwork: [relu]\n",
+                                     "E0300"),
+}
+
+HABIT_CASES: dict[str, tuple[str, str | None]] = {
+    "bn(16)": (HEAD + "network: ['conv(16, 3)', 'bn(16)']\n", "E0303"),
+    "conv(3, 16, 3) in PyTorch's order": (HEAD + "network: ['conv(3, 16, 3)']\n", "E0303"),
+    "linear(512, 10)": ("archdsl: 1\nname: net\ninput: [512]\nnetwork: ['linear(512, 10)']\n",
+                        "E0303"),
+    "group_norm(32, 256)": (HEAD + "network: ['conv(256, 3)', 'group_norm(32, 256)']\n",
+                            "E0303"),
+    "layer_norm(768)": (HEAD + "network: ['conv(8, 3)', 'layer_norm(768)']\n", "E0303"),
+    "attention(768, 12)": ("archdsl: 1\nname: net\ninput: [197, 768]\n"
+                           "network: ['attention(768, 12)']\n", "E0303"),
+    "input H, W, C": ("archdsl: 1\nname: net\ninput: [224, 224, 3]\nnetwork: ['conv(8, 3)']\n",
+                      "W0106"),
+    "input T, H, W, C": ("archdsl: 1\nname: net\ninput: [16, 112, 112, 3]\n"
+                         "network: ['conv(8, 3)']\n", "W0106"),
+    "input C, H, W": (HEAD + "network: ['conv(8, 3)']\n", None),
+    "a 3-channel 3-wide map is not H, W, C": (
+        "archdsl: 1\nname: net\ninput: [64, 56, 3]\nnetwork: ['conv(8, 1)']\n", None),
+    # The names of a branch not taken are checked too.
+    "typo in an untaken `else`": (
+        HEAD + "params: {deep: true}\nnetwork:\n  - if: deep\n    then: conv(8, 3)\n"
+        "    else: conv(8, 3, groups=grups)\n", "E0301"),
+    "op typo in an untaken `then`": (
+        HEAD + "params: {deep: false}\nnetwork:\n  - if: deep\n    then: [conv(8, 3), rlu]\n",
+        "E0304"),
+    "typo in an untaken repeat": (
+        HEAD + "params: {deep: false}\nnetwork:\n  - if: deep\n    then:\n      repeat: 2\n"
+        "      body: conv(8 * i + widht, 3)\n", "E0301"),
+    "a repeat's index is defined in an untaken branch": (
+        HEAD + "params: {deep: false}\nnetwork:\n  - if: deep\n    then:\n      repeat: 2\n"
+        "      body: conv(8 * i + 8, 3)\n    else: conv(8, 3)\n", None),
+    "typo in an untaken conditional expression": (
+        HEAD + "params: {deep: false}\nnetwork: ['conv(8, 3) if deep else conv(8, 3, "
+        "groups=grups)', 'conv(8, 3, groups=grups) if deep else relu']\n", "E0301"),
+}
+
+
+def _check_all(cases: dict, tmp_path) -> dict[str, list[dict]]:
+    """`archdsl check --format json` of every case at once: the diagnostics of each."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    files = {}
+    for i, (name, (text, _)) in enumerate(cases.items()):
+        files[name] = tmp_path / f"case{i}.yaml"
+        files[name].write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "archdsl", "check", "--format", "json",
+                           str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=GUARD_SECONDS)
+    found = json.loads(done.stdout)
+    return {name: [d for d in found if d["file"] == str(path)]
+            for name, path in files.items()}
+
+
+@pytest.mark.parametrize("cases", [COST_CASES, HABIT_CASES], ids=["cost", "habits"])
+def test_each_operation_is_bounded_and_pytorch_habits_are_caught(cases, tmp_path):
+    diagnostics = _check_all(cases, tmp_path)
+    for name, (text, code) in cases.items():
+        got = diagnostics[name]
+        if code is None:
+            assert not got, f"{name}: {got}"
+            continue
+        assert got and got[0]["code"] == code, f"{name}: {got}"
+        assert got[0]["line"] and 1 <= got[0]["line"] <= len(text.splitlines()), name
+        assert "LayerCall" not in got[0]["message"] + got[0].get("help", ""), name
+
+
+def test_a_positional_bn_says_channels_are_inferred(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HABIT_CASES["bn(16)"][0])
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.message == "`bn` takes no positional arguments, got 1"
+    assert "did you mean `bn`?" in diagnostic.help and "bn(eps=1e-5)" in diagnostic.help
+
+
+def test_conv_in_pytorchs_order_points_at_the_third_argument(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HABIT_CASES["conv(3, 16, 3) in PyTorch's order"][0])
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    diagnostic = info.value.diagnostics[0]
+    assert "takes 2 positional arguments (out, kernel), got 3" in diagnostic.message
+    assert diagnostic.span.source.line(diagnostic.span.line)[diagnostic.span.col - 1:] \
+        .startswith("3)")
+    assert "`conv(16, 3)`" in diagnostic.help
+
+
+def test_a_layer_given_as_a_number_is_named_not_shown_as_a_repr(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "network: ['conv(relu, 3)']\n")
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    assert info.value.diagnostics[0].message.endswith("found layer `relu`")
+
+
+def test_a_sweep_too_large_is_refused_before_the_first_point(monkeypatch):
+    from archdsl import api
+    from archdsl.sweep import grid, run
+
+    def never(*args, **kwargs):
+        raise AssertionError("a point was loaded")
+
+    monkeypatch.setattr(api, "load", never)
+    axes = grid(["a=" + ",".join(map(str, range(10)))] * 3 + ["d=1,2"])
+    with pytest.raises(SpecError) as info:
+        run(str(ROOT / "specs" / "resnet18.yaml"), axes)
+    assert info.value.diagnostics[0].code == "E0500"
+    assert "10 × 10 × 10 × 2 = 2,000 combinations" in info.value.diagnostics[0].message
+    with pytest.raises(AssertionError, match="a point was loaded"):  # the limit is the bound
+        run(str(ROOT / "specs" / "resnet18.yaml"), axes, limits=Limits(max_sweep_points=2000))
+
+
+def test_an_onnx_example_too_large_is_refused_before_the_network_is_built(
+        cli, tmp_path, monkeypatch):
+    from archdsl import api
+
+    def never(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(api, "build", never)
+    spec = tmp_path / "big.yaml"
+    spec.write_text("archdsl: 1\nname: big\ninput: [3, 100000, 100000]\n"
+                    "network: ['conv(8, 3, stride=64)', gap]\n")
+    code, out, err = cli("compile", str(spec), "-o", str(tmp_path / "big.py"),
+                         "--onnx", str(tmp_path / "big.onnx"))
+    assert code == 1
+    assert "error[E0500]: ONNX export traces the network on an example input of " \
+        "2 × 3 × 100000 × 100000" in err
+    assert f"{spec}:3:8" in err
+    assert not (tmp_path / "big.onnx").exists()
+
+
+def test_a_residuals_concat_mismatch_gets_concats_help_not_adds(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(HEAD + "network:\n  - residual:\n      body: conv(16, 3, stride=2)\n"
+                    "      merge: concat\n")
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.code == "E0400" and diagnostic.message.startswith("`concat` needs")
+    assert "`concat` keeps the input's channels" in diagnostic.help
+    assert "shortcut:" not in diagnostic.help

@@ -43,7 +43,9 @@ LAYERS: tuple[str, ...] = (
     "api",          # the Python API: load, check, compile_source, build
     "export",       # TorchScript and ONNX files
     "sweep",        # grids of parameter values and their costs
+    "report",       # the HTML report: graph views laid out by Graphviz, spec, costs
     "catalog",      # the zoo's table (archdsl list)
+    "outputs",      # the files a command writes: refused or written all or nothing
     "commands",     # what each command line verb does
     "cli",          # argument parsing, exit codes
     "__main__",     # `python -m archdsl`

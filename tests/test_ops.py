@@ -76,7 +76,6 @@ def test_pool_rules_match_torch(size, kernel, stride, pad, ceil, kind):
     ("bn", (), (16,)),
     ("relu", (), (4, 3, 3)),
     ("linear", (10,), (32,)),
-    ("linear", (10, False), (32,)),
     ("gap", (), (8, 7, 7)),
     ("adaptive_avgpool", (6,), (8, 13, 13)),
     ("adaptive_avgpool", ((2, 3),), (8, 13, 13)),
@@ -100,6 +99,10 @@ def test_pool_rules_match_torch(size, kernel, stride, pad, ceil, kind):
 ])
 def test_fixed_ops_match_torch(name, args, shape):
     check_against_torch(make(name, *args), shape)
+
+
+def test_linear_without_bias_matches_torch():
+    check_against_torch(make("linear", 10, bias=False), (32,))
 
 
 def test_avgpool_count_include_pad():

@@ -83,6 +83,16 @@ def test_patches(tree, patch, check):
     assert check(archdsl.load(child))
 
 
+@pytest.mark.parametrize("patch", ["- {set: null, value: 3}", "- {value: 3}"])
+def test_a_patch_without_a_verb_is_located_and_names_no_internals(tree, patch):
+    child = tree("child.yaml", "archdsl: 1\nextends: resnet50.yaml\npatch:\n" + patch + "\n")
+    with pytest.raises(SpecError) as info:
+        archdsl.load(child)
+    diag = info.value.diagnostics[0]
+    assert diag.code == "E0203" and diag.span.line == 4
+    assert diag.message.endswith("(found none)") and "{" not in diag.message
+
+
 def test_chains_and_located_errors(tree):
     tree("mid.yaml", """\
         archdsl: 1

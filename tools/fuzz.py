@@ -75,6 +75,17 @@ EXPRESSIONS = [
     "conv(64, 3, bias=true, bias=false)", "conv(out=1, 2)", "conv(", ")", "", " ", "'", '"',
     "conv(64, 3)  # comment", "relu\n- relu", "\x00", "\u2028", "conv(６４, 3)",
 ]
+# Operations whose cost would grow with their operands' values, were it not bounded first;
+# calls written in PyTorch's order (in_channels first); typos in a branch not taken.
+EXPRESSIONS += [
+    "round(4, -10**8)", "round(2**62, -10**18)", "round(4.5, 10**18)", "2 ** 10**8",
+    "(-3) ** 10**18", "10**18 * 10**18", "float(10**18) ** 10**18", "0.5 ** -10**18",
+    ":".join(["30"] * 2000), "1:30:00", "bn(16)", "bn(16, 0.1)", "frozen_bn(64)",
+    "conv(3, 16, 3)", "conv(3, 16, 3, 1, 1)", "conv_transpose(128, 64, 2)",
+    "linear(512, 10)", "group_norm(32, 256)", "layer_norm(768)", "attention(768, 12)",
+    "maxpool(3, 2, 1, 2)", "relu if true else rlu", "rlu if false else relu",
+    "conv(8, 3) if false else conv(8, 3, groups=grups)",
+]
 NUMBERS = [0, 1, -1, 2, 3, 7, 1000, 2**31, 2**62, 2**63, 10**12, 10**30, -(10**30), 0.5, -0.0,
            1e-300, 1e308, math.inf, -math.inf, math.nan, True, False, None]
 TEXT_INSERTS = ["[", "]", "{", "}", "(", ")", ",", ":", "- ", "&a ", "*a",
@@ -82,6 +93,9 @@ TEXT_INSERTS = ["[", "]", "{", "}", "(", ")", ",", ":", "- ", "&a ", "*a",
                 "\t", "\x00", "\x1b", "\ufeff",
                 "\u2028", "\u202e", "é", "\n", "\r", "\\", "%", "@", "`", "---\n", "...\n",
                 "0x1F", "1e9", "~", "null", "yes", "2020-01-01", "=", "**", "{{", "}}"]
+TEXT_INSERTS += ["input: [224, 224, 3]\n", "input: [16, 112, 112, 3]\n",
+                 "- if: false\n  then: [rlu, conv(8, 3, groups=grups)]\n",
+                 "- if: true\n  then: relu\n  else: {repeat: 2, body: 'conv(i + widht, 3)'}\n"]
 
 
 def _vocabulary(data: object) -> list[str]:

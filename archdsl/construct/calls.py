@@ -9,9 +9,10 @@ from archdsl.construct.place import Frame, Placer
 from archdsl.diagnostics import Label, error
 from archdsl.lang import items as it
 from archdsl.lang.binding import Callee
-from archdsl.lang.evaluate import Evaluator, LayerCall, a_type, type_name
+from archdsl.lang.evaluate import Evaluator, LayerCall, a_type
 from archdsl.lang.load import IMPLICIT_BLOCK_NAMES, BlockDef
 from archdsl.lang.params import Override, resolve
+from archdsl.lang.values import described
 from archdsl.ops import OPS
 from archdsl.source import Span
 
@@ -155,7 +156,7 @@ class Calls(Placer):
         depth_span = call.kwarg_span("depth")
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
             raise error("E0202", f"`depth` must be a non-negative int, not "
-                        f"{type_name(depth)} {depth!r}", depth_span)
+                        f"{described(depth)}", depth_span)
         if depth > self.limits.max_repeat:
             raise error("E0500", f"depth={depth} is above the limit {self.limits.max_repeat}",
                         depth_span, help="or raise Limits.max_repeat")

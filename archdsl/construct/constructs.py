@@ -9,7 +9,8 @@ from archdsl.diagnostics import SpecError, error
 from archdsl.graph import Ghost, Member, Scope
 from archdsl.lang import expr as ast
 from archdsl.lang import items as it
-from archdsl.lang.evaluate import LayerCall, a_type, suggest, type_name
+from archdsl.lang.evaluate import LayerCall, a_type, suggest
+from archdsl.lang.values import described
 from archdsl.names import RESERVED
 from archdsl.ops import OPS
 from archdsl.source import Span
@@ -72,9 +73,14 @@ class Constructs(Placer):
         inputs = [shortcut, body] if shortcut_first else [body, shortcut]
         if ghost is not None:
             frame.scope.children.append(ghost)
-        fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, stride=s), bn]`); "
-               "it is applied only where the body changes the shape" if item.shortcut is None
-               else "make the shortcut's output match the body's")
+        if shortcut_first:  # concat: the shortcut is always applied, channels may differ
+            fix = (f"`{merge.name}` keeps the input's channels beside the body's: the body "
+                   "must keep the spatial size (stride 1), or the shortcut change it alike")
+        elif item.shortcut is None:
+            fix = ("give the residual a `shortcut:` (e.g. `downsample: [conv(C, 1, "
+                   "stride=s), bn]`); it is applied only where the body changes the shape")
+        else:
+            fix = "make the shortcut's output match the body's"
         merged = self.place_node(frame, merge, inputs, hint=frame.hint, mismatch_help=fix)
         if ghost is not None:
             index = frame.scope.children.index(ghost)
@@ -98,7 +104,7 @@ class Constructs(Placer):
             return True
         value = self.evaluator.eval(item.when.node, frame.env, item.when.span)
         if not isinstance(value, bool):
-            raise error("E0202", f"`when` needs true or false, not {a_type(value)} {value!r}",
+            raise error("E0202", f"`when` needs true or false, not {described(value)}",
                         item.when.where,
                         help="write a condition, e.g. `stride == 1 and in_channels == out`")
         return value
@@ -138,8 +144,7 @@ class Constructs(Placer):
             return survival
         if isinstance(survival, bool) or not isinstance(survival, (int, float)) or \
                 not 0 < survival <= 1:
-            found = a_type(survival) if isinstance(survival, LayerCall) else \
-                f"{a_type(survival)} {survival!r}"
+            found = described(survival)
             raise error("E0203", f"`drop_path` takes a survival probability in (0, 1], "
                         f"linear(p) or drop_path(survival, mode=…, rescale=…), not {found}",
                         value.where)
@@ -153,7 +158,7 @@ class Constructs(Placer):
         where = item.count.where
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise error("E0202", f"`repeat` takes a non-negative int, not "
-                        f"{type_name(count)} {count!r}", where)
+                        f"{described(count)}", where)
         if count > self.limits.max_repeat:
             raise error("E0500", f"repeat {count} is above the limit {self.limits.max_repeat}",
                         where, help="or raise Limits.max_repeat")
@@ -260,6 +265,10 @@ class Constructs(Placer):
         """The branch of an `if` its condition picks (None: no layers)."""
         value = self.evaluator.eval(item.cond.node, frame.env, item.cond.span)
         if not isinstance(value, bool):
-            raise error("E0302", f"`if` needs true or false, not {a_type(value)} {value!r}",
+            raise error("E0302", f"`if` needs true or false, not {described(value)}",
                         item.cond.where, help="write a comparison, e.g. `depth == 1`")
+        # The branch not taken is not expanded, but a name it misspells is still an
+        # error: it would surface only once a param changes.
+        for expr, bound, layer in it.expressions(item.orelse if value else item.then):
+            self.evaluator.check_names(expr.node, frame.env, expr.span, bound, layer)
         return item.then if value else item.orelse

@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 from archdsl.diagnostics import Label, SpecError, error
-from archdsl.lang.evaluate import LayerCall, a_type, suggest, with_article
+from archdsl.lang.evaluate import LayerCall, suggest, with_article
+from archdsl.lang.values import described
 from archdsl.source import Span
 
 # What a value must be to pass as a block argument of each declared type.
@@ -41,11 +42,17 @@ class Callee(NamedTuple):
     defined: Span | None = None
     declared: tuple[Span, ...] = ()
     bound_to_input: Collection[str] = ()
+    # An op: how many leading parameters may be given by position (None: all), and the
+    # help for a call that gives more.
+    positional: int | None = None
+    positional_help: str = ""
 
     def bind(self, call: LayerCall) -> Bound:
         """Match `call`'s arguments to the parameters: by position, then by keyword."""
         if len(call.args) > len(self.params):
             raise self._too_many(call)
+        if self.positional is not None and len(call.args) > self.positional:
+            raise self._keyword_only(call)
         values = dict(zip(self.params, call.args))
         spans = {name: _at(call.arg_spans, i, call.span) for i, name in enumerate(values)}
         for i, (key, value) in enumerate(call.kwargs):
@@ -65,6 +72,22 @@ class Callee(NamedTuple):
                          f"argument{plural}, got {given}", span, help=self._usage())
         return error("E0303", f"`{self.name}` takes {count} argument{plural}, got {given} "
                      "positional", span, labels=self._defined())
+
+    def _keyword_only(self, call: LayerCall) -> SpecError:
+        """More positional arguments than an op takes before its keyword-only ones."""
+        count, given = self.positional, len(call.args)
+        span = _at(call.arg_spans, count, call.span)
+        if count == 0:
+            message = f"`{self.name}` takes no positional arguments, got {given}"
+        else:
+            names = ", ".join(self.params[:count])
+            message = (f"`{self.name}` takes {count} positional argument"
+                       f"{'s' if count != 1 else ''} ({names}), got {given}")
+        rest = self.params[count:]
+        example = f"{self.name}({', '.join((*self.params[:count], f'{rest[0]}=…'))})"
+        fix = self.positional_help or f"{', '.join(rest)} are keyword-only: `{example}`"
+        return error("E0303", message, span, label=f"`{rest[0]}` is keyword-only",
+                     help=fix)
 
     def _unknown(self, key: str, span: Span) -> SpecError:
         if key in self.bound_to_input:
@@ -108,7 +131,7 @@ class Bound(NamedTuple):
         value, span = self.values[name], self.spans[name]
         if not ARG_CHECKS.get(want, lambda v: True)(value):
             raise error("E0202", f"argument `{name}` of `{self.callee.name}` is "
-                        f"{with_article(want)}, but {a_type(value)} {value!r} is given", span,
+                        f"{with_article(want)}, but {described(value)} is given", span,
                         labels=self.callee._declared(name, "declared here"))
         return float(value) if want == "float" else value
 

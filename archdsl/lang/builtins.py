@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 from archdsl.lang.designs import make_divisible, regnet
-from archdsl.lang.values import a_type, is_number, type_name
+from archdsl.lang.values import a_type, described, is_number
 
 
 def _numbers(name: str, values: tuple) -> tuple:
@@ -32,7 +32,13 @@ def _one_number(name: str, args: tuple) -> float | int:
 
 def _round(*args):
     if len(args) == 2 and is_number(args[0]) and isinstance(args[1], int):
-        return round(args[0], args[1])
+        number, ndigits = args
+        if isinstance(number, int) and ndigits < 0:
+            # Python rounds an int by dividing by 10 ** -ndigits, built in full: `round(4,
+            # -10**8)` takes minutes. Past the number's own digits the result is 0, so
+            # ndigits is clamped there first.
+            ndigits = max(ndigits, -len(str(abs(number))) - 1)
+        return round(number, ndigits)
     return int(round(_one_number("round", args)))
 
 
@@ -48,7 +54,7 @@ def _make_divisible(v, divisor, min_value=None) -> int:
         raise TypeError(f"make_divisible() takes a number `v`, got {a_type(v)}")
     if not (isinstance(divisor, int) and not isinstance(divisor, bool) and divisor > 0):
         raise TypeError(f"make_divisible() takes a positive int `divisor`, got "
-                        f"{type_name(divisor)} {divisor!r}")
+                        f"{described(divisor)}")
     if min_value is not None and (not isinstance(min_value, int) or
                                   isinstance(min_value, bool)):
         raise TypeError(f"make_divisible() takes an int `min_value`, got {a_type(min_value)}")

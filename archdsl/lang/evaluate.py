@@ -19,7 +19,14 @@ from archdsl.diagnostics import error
 from archdsl.lang import expr as ast
 from archdsl.lang.aliases import alias_of
 from archdsl.lang.builtins import BUILTINS, PARAMETERS
-from archdsl.lang.values import LayerCall, a_type, is_number, type_name, with_article
+from archdsl.lang.values import (
+    LayerCall,
+    a_type,
+    described,
+    is_number,
+    type_name,
+    with_article,
+)
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.source import Span
 
@@ -81,9 +88,9 @@ class Evaluator:
             raise self._unknown_layer(node.id, node, env, host)
         if isinstance(node, ast.IfExp):  # `relu if act == 'relu' else hardswish`
             self._charge(1, node, host)
-            chosen = node.then if self._bool(self.eval(node.cond, env, host), node.cond,
-                                             host) else node.orelse
-            return self.layer(chosen, env, host)
+            taken = self._bool(self.eval(node.cond, env, host), node.cond, host)
+            self.check_names(node.orelse if taken else node.then, env, host, layer=True)
+            return self.layer(node.then if taken else node.orelse, env, host)
         return self.eval(node, env, host)
 
     def _charge(self, steps: int, node: ast.Expr, host: Span) -> None:
@@ -111,12 +118,33 @@ class Evaluator:
             return LayerCall("op", node.id, (), (), host.slice(node.start, node.end))
         if node.id in self.blocks:
             return LayerCall("block", node.id, (), (), host.slice(node.start, node.end))
-        known = set(env) | set(self.ops) | set(self.blocks) | set(BUILTINS) | \
+        raise self._undefined(node, env, host)
+
+    def _undefined(self, node: ast.Name, env, host: Span, bound: Collection[str] = ()):
+        """E0301 for a name nothing defines."""
+        known = set(env) | set(bound) | set(self.ops) | set(self.blocks) | set(BUILTINS) | \
             {"true", "false", "none"}
         alias = alias_of(node.id, self.ops)  # `act=ReLU`: an argument may name an op
-        raise error("E0301", f"undefined name `{node.id}`", host.slice(node.start, node.end),
-                    help=f"did you mean `{alias}`?" if alias else suggest(node.id, known) or
-                    "names are params, block arguments, `let` values, ops and blocks")
+        return error("E0301", f"undefined name `{node.id}`", host.slice(node.start, node.end),
+                     help=f"did you mean `{alias}`?" if alias else suggest(node.id, known) or
+                     "names are params, block arguments, `let` values, ops and blocks")
+
+    def check_names(self, node: ast.Expr, env: Mapping[str, object], host: Span,
+                    bound: Collection[str] = (), layer: bool = False) -> None:
+        """Raise for the first name in `node` that nothing defines, without evaluating it:
+        for a branch not taken (`bound`: names a construct around it defines, a repeat's
+        index; `layer`: written where a layer goes, so a bare name is an op or block)."""
+        nodes = ast.name_nodes(node)
+        self._charge(len(nodes), node, host)
+        for named in nodes:
+            called = isinstance(named, ast.Call)
+            name = named.func.id if called else named.id
+            if self._defined(name, env) or name in bound or \
+                    (called and (name in BUILTINS or name == STAGE)):
+                continue
+            if called or (layer and named is node):
+                raise self._unknown_layer(name, named, {**env, **dict.fromkeys(bound)}, host)
+            raise self._undefined(named, env, host, bound)
 
     def _defined(self, name: str, env: Mapping[str, object]) -> bool:
         return name in env or name in CONSTANTS or name in self.ops or name in self.blocks
@@ -164,8 +192,8 @@ class Evaluator:
         for bound in (node.lower, node.upper):
             value = None if bound is None else self.eval(bound, env, host)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise error("E0302", f"a slice bound must be an int, not {a_type(value)} "
-                            f"{value!r}", host.slice(bound.start, bound.end),
+                raise error("E0302", f"a slice bound must be an int, not {described(value)}",
+                            host.slice(bound.start, bound.end),
                             help="`//` divides to an int (`n // 2`); `int(x)` truncates")
             bounds.append(value)
         result = target[bounds[0]:bounds[1]]
@@ -231,9 +259,10 @@ class Evaluator:
         return True
 
     def _IfExp(self, node: ast.IfExp, env, host):
-        if self._bool(self.eval(node.cond, env, host), node.cond, host):
-            return self.eval(node.then, env, host)
-        return self.eval(node.orelse, env, host)
+        """`a if c else b`; the names of the branch not taken are checked too."""
+        taken = self._bool(self.eval(node.cond, env, host), node.cond, host)
+        self.check_names(node.orelse if taken else node.then, env, host)
+        return self.eval(node.then if taken else node.orelse, env, host)
 
     # -- calls
 
@@ -294,7 +323,7 @@ class Evaluator:
     def _bool(self, value, node: ast.Expr, host: Span) -> bool:
         if not isinstance(value, bool):
             raise error("E0302", f"a condition must be true or false, not "
-                        f"{type_name(value)} {value!r}", host.slice(node.start, node.end),
+                        f"{described(value)}", host.slice(node.start, node.end),
                         help="write a comparison, e.g. `stride != 1`")
         return value
 

@@ -292,3 +292,15 @@ def names_in(expr: Expr) -> set[str]:
             found.add(node.func.id)
         stack += _children(node)
     return found
+
+
+def name_nodes(expr: Expr) -> list[Name | Call]:
+    """The nodes of an expression that refer to a name, in the order written: its
+    names, and its calls (whose `func` is the name called)."""
+    found, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (Name, Call)):
+            found.append(node)
+        stack += reversed(_children(node))
+    return found

@@ -48,7 +48,7 @@ class PatchRecord(BaseModel):
     @classmethod
     def _one_verb(cls, data):
         if isinstance(data, dict):
-            verbs = [v for v in VERBS if v in data]
+            verbs = [v for v in VERBS if data.get(v) is not None]
             if len(verbs) != 1:
                 raise ValueError("a patch has exactly one of set, delete, insert_before, "
                                  f"insert_after (found {', '.join(verbs) or 'none'})")

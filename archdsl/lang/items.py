@@ -13,6 +13,8 @@ A layer item is one of
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
@@ -131,6 +133,26 @@ class From:
 
 
 Item = Union[Call, Seq, Named, Residual, Branches, Repeat, Cond, Head, From]
+
+
+def expressions(value: object, bound: frozenset[str] = frozenset()
+                ) -> Iterator[tuple[SExpr, frozenset[str], bool]]:
+    """Every expression in an item (or a tuple of them), with the names the constructs
+    around it bind (a repeat's index) and whether it is written where a layer goes."""
+    if isinstance(value, tuple):
+        for element in value:
+            yield from expressions(element, bound)
+    elif isinstance(value, SExpr):
+        yield value, bound, False
+    elif isinstance(value, Call):
+        yield value.expr, bound, True
+        yield from expressions(value.patches, bound)
+    elif isinstance(value, Repeat):
+        yield from expressions(value.count, bound)
+        yield from expressions((value.name, value.body), bound | {value.index})
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from expressions(getattr(value, field.name), bound)
 
 
 class ItemParser:

@@ -16,6 +16,7 @@ from archdsl.lang import expr as ast
 from archdsl.lang.evaluate import Evaluator, a_type, suggest
 from archdsl.lang.load import Spec
 from archdsl.lang.patch import Patch, parse_path
+from archdsl.lang.values import described, literal
 from archdsl.lang.yamlload import SpanTable, load_yaml
 from archdsl.source import SourceFile, Span
 
@@ -155,8 +156,8 @@ def _conform(value: object, default: object, o: Override) -> object:
         ok = type(value) is type(default)
     if not ok:
         raise error("E0600", f"`{o.target}` is {a_type(default)}, but the override "
-                    f"gives {a_type(value)} ({value!r})", o.span,
-                    help=f"give {a_type(default)}, like the default {default!r}")
+                    f"gives {described(value)}", o.span,
+                    help=f"give {a_type(default)}, like the default {literal(default)}")
     return value
 
 

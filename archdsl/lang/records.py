@@ -119,10 +119,11 @@ def _diagnostic(model, err: dict, data, path: Path, table: SpanTable) -> Diagnos
     message = message[:1].lower() + message[1:]
     code = "E0203" if kind in ("value_error", "literal_error", "greater_than",
                                "too_short", "too_long") else "E0202"
-    shown = ".".join(str(p) for p in loc if p in found) or "the spec"
-    received = "" if kind == "missing" else f" (found {_short(err.get('input'))})"
-    return Diagnostic(code, f"`{shown}`: {message}{received}", table.value(where),
-                      help=_VALUE_HELP.get(shown, ""))
+    shown = ".".join(str(p) for p in loc if p in found)
+    # A value error's message is archdsl's own and says what it found; pydantic's don't.
+    received = "" if kind == "value_error" else f" (found {_short(err.get('input'))})"
+    text = f"`{shown}`: {message}{received}" if shown else f"{message}{received}"
+    return Diagnostic(code, text, table.value(where), help=_VALUE_HELP.get(shown, ""))
 
 
 def _short(value: object) -> str:

@@ -80,3 +80,31 @@ def with_article(word: str) -> str:
 
 def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def literal(value: object, width: int = 60) -> str:
+    """`value` as a spec would write it (`true`, `none`, `[1, 3]`, `conv(64, 3)`), cut to
+    about `width` characters: what a message echoes, never Python's repr of a value."""
+    text = _literal(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_literal(v) for v in value[:20]) + \
+            (", …]" if len(value) > 20 else "]")
+    if isinstance(value, LayerCall):
+        arguments = [_literal(a) for a in value.args] + \
+            [f"{k}={_literal(v)}" for k, v in value.kwargs]
+        return f"{value.name}({', '.join(arguments)})" if arguments else value.name
+    return repr(value)
+
+
+def described(value: object) -> str:
+    """`an int 3`, `a list [1, 2]`, `layer `relu``: a value's type and, but for a layer,
+    which the type names already, its literal."""
+    if isinstance(value, LayerCall):
+        return a_type(value)
+    return f"{a_type(value)} {literal(value)}"

@@ -43,6 +43,10 @@ class Attention(Op):
     in_proj_weight, in_proj_bias and out_proj."""
 
     name = "attention"
+    positional = 1
+    positional_help = ("the embedding size comes from the input: PyTorch's "
+                        "`MultiheadAttention(768, 12)` is `attention(12)`; dropout is keyword-only:"
+                       " `attention(12, dropout=0.1)`")
     Params = AttentionParams
     needs_class = True  # called as attn(x, x, x): not a link of nn.Sequential
 
@@ -95,6 +99,7 @@ class WindowAttention(Op):
     side the window covers, the shift is 0, as torchvision does."""
 
     name = "window_attention"
+    positional = 3  # a 4th is torchvision's (dim, window_size, shift_size, num_heads)
     Params = WindowAttentionParams
 
     def infer(self, inputs):

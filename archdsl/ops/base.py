@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.diagnostics import Label, error
 from archdsl.lang.binding import Callee
-from archdsl.lang.evaluate import LayerCall, a_type
+from archdsl.lang.evaluate import LayerCall
+from archdsl.lang.values import described
 from archdsl.tensor import TensorType
 
 OPS: dict[str, type[Op]] = {}
@@ -111,6 +112,12 @@ class Op:
     Params: ClassVar[type[Params]] = Params
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # How many leading parameters a call may give by position (None: all). The rest are
+    # keyword-only, so that a call written in PyTorch's order (`bn(16)`, `conv(3, 16, 3)`:
+    # in_channels first) is an error instead of another network.
+    positional: ClassVar[int | None] = None
+    # The help line for too many positional arguments: the PyTorch habit it catches.
+    positional_help: ClassVar[str] = ""
 
     # -- traits: what passes ask instead of testing an op's name
 
@@ -167,7 +174,8 @@ class Op:
     def bind(cls, call: LayerCall) -> Op:
         """Check a call's arguments against `Params`; errors point at the argument."""
         fields = tuple(cls.Params.model_fields)
-        bound = Callee(cls.name, fields, usage=cls.signature).bind(call)
+        bound = Callee(cls.name, fields, usage=cls.signature, positional=cls.positional,
+                       positional_help=cls.positional_help).bind(call)
         values = bound.values
         try:
             params = cls.Params.model_validate(values)
@@ -180,7 +188,7 @@ class Op:
             position = fields.index(field) if field in fields[:len(call.args)] else None
             found = values.get(field)
             raise error("E0202", f"argument `{field}` of `{cls.name}`: "
-                        f"{err['msg'].lower()}, found {a_type(found)} {found!r}",
+                        f"{err['msg'].lower()}, found {described(found)}",
                         call.argument_span(position, field),
                         help=f"`{cls.name}` takes {cls.signature()}") from None
         return cls(params)
@@ -188,7 +196,9 @@ class Op:
     @classmethod
     def signature(cls) -> str:
         parts = []
-        for name, field in cls.Params.model_fields.items():
+        for i, (name, field) in enumerate(cls.Params.model_fields.items()):
+            if i == cls.positional:
+                parts.append("*")  # as Python writes it: keyword-only after this
             parts.append(name if field.is_required() else f"{name}={spec_literal(field.default)}")
         return f"{cls.name}({', '.join(parts)})"
 

@@ -40,6 +40,10 @@ class Conv(WindowOp):
     `in_channels` comes from the input."""
 
     name = "conv"
+    positional = 2
+    positional_help = ("in_channels come from the input: PyTorch's `Conv2d(3, 16, 3)` is `conv(16,"
+                       " 3)`; stride, pad, dilation, groups and bias are keyword-only: `conv(16, "
+                        "3, stride=2)`")
     Params = ConvParams
     absorbs_affine = True
     too_small_help = WindowOp.too_small_help + ", or pad more"

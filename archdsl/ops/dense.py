@@ -51,6 +51,10 @@ class ConvTranspose(Op):
     spatial size becomes (in - 1) * stride - 2 * pad + kernel + output_pad."""
 
     name = "conv_transpose"
+    positional = 2
+    positional_help = ("in_channels come from the input: PyTorch's `ConvTranspose2d(128, 64, 2)` "
+                        "is `conv_transpose(64, 2)`; stride, pad, output_pad, groups and bias are "
+                        "keyword-only: `conv_transpose(64, 2, stride=2)`")
     Params = ConvTransposeParams
 
     def sizes(self, rank: int) -> tuple[tuple[int, ...], ...]:
@@ -198,6 +202,9 @@ class FrozenBatchNorm(Op):
     has weight, bias, running_mean and running_var, all buffers."""
 
     name = "frozen_bn"
+    positional = 0
+    positional_help = ("channels come from the input, so `frozen_bn` takes no channel count: did "
+                        "you mean `frozen_bn`? eps is keyword-only: `frozen_bn(eps=1e-5)`")
     Params = FrozenBatchNormParams
 
     def infer(self, inputs):

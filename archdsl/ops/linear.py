@@ -19,6 +19,9 @@ class Linear(Op):
     `in_features` comes from the input."""
 
     name = "linear"
+    positional = 1
+    positional_help = ("in_features come from the input: PyTorch's `Linear(512, 10)` is "
+                        "`linear(10)`; bias is keyword-only: `linear(10, bias=false)`")
     Params = LinearParams
 
     def infer(self, inputs):

@@ -18,6 +18,9 @@ class BatchNorm(Op):
     over (C, T, H, W)."""
 
     name = "bn"
+    positional = 0
+    positional_help = ("channels come from the input, so `bn` takes no channel count: did you mean"
+                       " `bn`? eps and momentum are keyword-only: `bn(eps=1e-5)`")
     Params = BatchNormParams
 
     def infer(self, inputs):
@@ -75,6 +78,10 @@ class LayerNorm(Op):
     channels-first map at each position, torchvision's LayerNorm2d (ConvNeXt)."""
 
     name = "layer_norm"
+    positional = 0
+    positional_help = ("the normalised features come from the input, so `layer_norm` takes no "
+                        "size: did you mean `layer_norm`? eps and affine are keyword-only: "
+                        "`layer_norm(eps=1e-6)`")
     Params = LayerNormParams
 
     def tensors(self, inputs):
@@ -98,6 +105,10 @@ class GroupNorm(Op):
     arXiv:1803.08494)."""
 
     name = "group_norm"
+    positional = 1
+    positional_help = ("channels come from the input: PyTorch's `GroupNorm(32, 256)` is "
+                        "`group_norm(32)`; eps and affine are keyword-only: `group_norm(32, "
+                        "eps=1e-6)`")
     Params = GroupNormParams
 
     def infer(self, inputs):

@@ -59,6 +59,7 @@ class MaxPool(_Pool):
     window (its receptive field grows by dilation * (kernel - 1))."""
 
     name = "maxpool"
+    positional = 3
     Params = MaxPoolParams
 
 

@@ -4,7 +4,7 @@ From the graph: a window whose stride leaves the last input pixels unused
 (W0103), init rules that select nothing (W0102), a network too large to build
 (W0105). From the spec: params, blocks, block arguments and `let` values that
 nothing refers to (W0101), and `if` conditions that depend on nothing, so that
-one branch is dead (W0104).
+one branch is dead (W0104), and an input written channels last, `[224, 224, 3]` (W0106).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run(graph: Graph, spec: Spec | None = None,
                      _unused_pixels(node, inputs[node.name])]
         warnings += unmatched(graph) + _too_large(graph, inputs)
     if spec is not None:
-        warnings += _unused_names(spec) + _constant_conditions(spec)
+        warnings += _unused_names(spec) + _constant_conditions(spec) + channels_last(spec)
     return warnings
 
 
@@ -174,3 +174,19 @@ def _constant_conditions(spec: Spec) -> list[Diagnostic]:
                                  help="make the condition depend on a param or an argument, "
                                       "or write the layers without `if`"))
     return warnings
+
+
+def channels_last(spec: Spec) -> list[Diagnostic]:
+    """An input that reads as an image written (H, W, C), as PIL and NumPy hold one: a
+    last dim of 1, 3 or 4 after two equal dims of at least 8. archdsl's input is channels
+    first, as PyTorch's, and `[224, 224, 3]` is a valid map of 224 channels, 224 by 3,
+    so the network it gives is another one, silently. (`archdsl.check` runs this one of
+    the spec's checks always: the others are for a linter, this one is a wrong network.)"""
+    dims = spec.input
+    if not (len(dims) >= 3 and dims[-1] in (1, 3, 4) and dims[-3] == dims[-2] >= 8):
+        return []
+    fixed = [dims[-1], *dims[:-1]]
+    return [_warning("W0106", f"the input {list(dims)} reads as {dims[0]} channels of "
+                     f"{' × '.join(map(str, dims[1:]))}", spec.table.value(("input",)),
+                     help=f"the input is channels first, [C, H, W] as in PyTorch: did you "
+                          f"mean {fixed}?")]
