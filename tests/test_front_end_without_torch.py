@@ -86,6 +86,7 @@ def _without_torch(*args, cwd):
     ("diff", "resnet18", "--set", "k=2"),
     ("sweep", "resnet18", "--grid", "k=1,2"),
     ("schema",),
+    ("report", "resnet18", "-o", "net.html"),
     pytest.param(("list", "--json"), marks=pytest.mark.slow),  # loads every spec
 ], ids=lambda args: args[0] + ("_inference" if "--inference" in args else ""))
 def test_the_front_end_runs_without_torch(args, tmp_path):
