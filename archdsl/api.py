@@ -84,7 +84,10 @@ def load(spec: str | os.PathLike, *, overrides: list[str] = (),
     "archdsl::resnet50") loads the packaged spec, from any directory."""
     sets = [parse_set(o) for o in overrides]
     patches = [s for s in sets if isinstance(s, Patch)]
-    parsed = load_spec(zoo.resolve(os.fspath(spec)), limits, patches, ops=OPS,
+    path = zoo.resolve(os.fspath(spec))
+    if not os.path.exists(path) and (zoo.is_reference(path) or zoo.close_names(path)):
+        raise error("E0001", f"no spec file or zoo spec `{path}`", help=zoo.unknown(path))
+    parsed = load_spec(path, limits, patches, ops=OPS,
                        root=None if root is None else os.fspath(root))
     return check(parsed, [s for s in sets if isinstance(s, Override)] +
                  [python_override(k, v) for k, v in params.items()], limits, input)

@@ -181,3 +181,11 @@ def test_a_spec_block_from_the_zoo(tmp_path):
                     "  - head: linear(10)\n")
     arch = archdsl.load(path)
     assert arch.param_count == archdsl.load("resnet18").param_count - 513 * 1000 + 513 * 10
+
+
+def test_load_of_an_unknown_name_lists_the_close_ones():
+    with pytest.raises(SpecError) as caught:
+        archdsl.load("archdsl::resnt50")
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.message == "no spec file or zoo spec `archdsl::resnt50`"
+    assert diagnostic.help.startswith("did you mean `archdsl::resnet50`")
