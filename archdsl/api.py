@@ -9,7 +9,7 @@ from functools import cached_property
 
 from archdsl import zoo
 from archdsl.construct import construct
-from archdsl.diagnostics import Diagnostic, error
+from archdsl.diagnostics import Diagnostic, SpecError, error
 from archdsl.emit.torch_ops import Rendering, renders
 from archdsl.emit.torch_source import Emitted, emit
 from archdsl.graph import Graph
@@ -36,6 +36,8 @@ class Architecture:
     graph: Graph
     warnings: list[Diagnostic] = field(default_factory=list)
     plan: inference.InferencePlan | None = None  # set on an inference form
+    overrides: tuple[Override, ...] = ()  # as checked, to vary one param (emit/arguments.py)
+    input: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -67,7 +69,20 @@ class Architecture:
 
     @cached_property
     def emitted(self) -> Emitted:
-        return emit(self.graph, self.spec.path, self.spec.doc)
+        # The inference form bakes every param: moving one would need the transform again.
+        vary = self._varied if self.plan is None else None
+        return emit(self.graph, self.spec.path, self.spec.doc, self.params, vary)
+
+    def _varied(self, name: str, value: object) -> Graph | None:
+        """The graph of the spec with param `name` set to `value`; None if invalid."""
+        overrides = [*self.overrides, python_override(name, value)]
+        try:
+            graph, _ = construct(self.spec, overrides, self.graph.limits, self.input)
+            schedule.run(graph)
+            validate.run(graph)
+        except SpecError:
+            return None
+        return graph
 
     @property
     def source(self) -> str:
@@ -101,7 +116,7 @@ def check(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_L
     warnings = validate.run(graph) + (lint.channels_last(spec) if input is None else [])
     cost.run(graph)
     rf.run(graph)
-    return Architecture(spec, params, graph, warnings)
+    return Architecture(spec, params, graph, warnings, overrides=tuple(overrides), input=input)
 
 
 def _architecture(spec, params: dict) -> Architecture:

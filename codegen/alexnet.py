@@ -14,11 +14,14 @@ __all__ = ["Alexnet"]
 
 
 class Alexnet(nn.Module):
-    """The alexnet network (alexnet.yaml:16)."""
+    """The alexnet network (alexnet.yaml:17).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000, dropout_rate=0.5.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # alexnet.yaml:17
+        self.features = nn.Sequential(  # alexnet.yaml:18
             nn.Conv2d(3, 64, 11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
@@ -33,15 +36,15 @@ class Alexnet(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))  # alexnet.yaml:30
-        self.classifier = nn.Sequential(  # alexnet.yaml:33
-            nn.Dropout(p=0.5),
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))  # alexnet.yaml:31
+        self.classifier = nn.Sequential(  # alexnet.yaml:34
+            nn.Dropout(p=dropout_rate),
             nn.Linear(9216, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5),
+            nn.Dropout(p=dropout_rate),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

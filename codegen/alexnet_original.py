@@ -21,9 +21,12 @@ __all__ = ["AlexnetOriginal"]
 
 
 class AlexnetOriginal(nn.Module):
-    """The alexnet_original network (alexnet_original.yaml:24)."""
+    """The alexnet_original network (alexnet_original.yaml:24).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 96, 11, stride=4)  # alexnet_original.yaml:24
         self.relu1 = nn.ReLU(inplace=True)  # alexnet_original.yaml:25
@@ -46,7 +49,7 @@ class AlexnetOriginal(nn.Module):
         self.fc7 = nn.Linear(4096, 4096)  # alexnet_original.yaml:43
         self.relu7 = nn.ReLU(inplace=True)  # alexnet_original.yaml:44
         self.drop7 = nn.Dropout(p=0.5)  # alexnet_original.yaml:45
-        self.fc8 = nn.Linear(4096, 1000)  # alexnet_original.yaml:46
+        self.fc8 = nn.Linear(4096, num_classes)  # alexnet_original.yaml:46
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 227, 227)

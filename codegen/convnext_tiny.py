@@ -81,6 +81,7 @@ class CnBlock(nn.Module):
         in_channels: int,
         block_out_features: int,
         drop_path_survival: float,
+        layer_scale: float,
     ) -> None:
         super().__init__()
         self.block = nn.Sequential(  # convnext_tiny.yaml:29
@@ -93,7 +94,7 @@ class CnBlock(nn.Module):
             Permute([0, 3, 1, 2]),
         )
         # convnext_tiny.yaml:36
-        self.layer_scale = nn.Parameter(torch.full((in_channels, 1, 1), 1e-06))
+        self.layer_scale = nn.Parameter(torch.full((in_channels, 1, 1), layer_scale))
         # convnext_tiny.yaml:38
         self.drop_path = DropPath(drop_path_survival, mode="sample", rescale="train")
 
@@ -107,23 +108,36 @@ class CnBlock(nn.Module):
 
 
 class ConvnextTiny(nn.Module):
-    """The convnext_tiny network (convnext_tiny.yaml:43)."""
+    """The convnext_tiny network (convnext_tiny.yaml:43).
 
-    def __init__(self) -> None:
+    Constructor arguments: layer_scale=1e-06, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 3, 9, 3], dims=[96, 192, 384, 768], stochastic_depth_prob=0.1.
+    """
+
+    def __init__(self, layer_scale: float = 1e-06, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # convnext_tiny.yaml:44
             nn.Sequential(nn.Conv2d(3, 96, 4, stride=4), LayerNorm2d(96, eps=1e-06)),
             nn.Sequential(
-                CnBlock(in_channels=96, block_out_features=384, drop_path_survival=1.0),
+                CnBlock(
+                    in_channels=96,
+                    block_out_features=384,
+                    drop_path_survival=1.0,
+                    layer_scale=layer_scale,
+                ),
                 CnBlock(
                     in_channels=96,
                     block_out_features=384,
                     drop_path_survival=0.9941176470588236,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=96,
                     block_out_features=384,
                     drop_path_survival=0.9882352941176471,
+                    layer_scale=layer_scale,
                 ),
             ),
             nn.Sequential(LayerNorm2d(96, eps=1e-06), nn.Conv2d(96, 192, 2, stride=2)),
@@ -132,16 +146,19 @@ class ConvnextTiny(nn.Module):
                     in_channels=192,
                     block_out_features=768,
                     drop_path_survival=0.9823529411764705,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=192,
                     block_out_features=768,
                     drop_path_survival=0.9764705882352941,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=192,
                     block_out_features=768,
                     drop_path_survival=0.9705882352941176,
+                    layer_scale=layer_scale,
                 ),
             ),
             nn.Sequential(
@@ -153,46 +170,55 @@ class ConvnextTiny(nn.Module):
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9647058823529412,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9588235294117647,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9529411764705882,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9470588235294117,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9411764705882353,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9352941176470588,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9294117647058824,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9235294117647059,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=384,
                     block_out_features=1536,
                     drop_path_survival=0.9176470588235294,
+                    layer_scale=layer_scale,
                 ),
             ),
             nn.Sequential(
@@ -204,16 +230,19 @@ class ConvnextTiny(nn.Module):
                     in_channels=768,
                     block_out_features=3072,
                     drop_path_survival=0.9117647058823529,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=768,
                     block_out_features=3072,
                     drop_path_survival=0.9058823529411765,
+                    layer_scale=layer_scale,
                 ),
                 CnBlock(
                     in_channels=768,
                     block_out_features=3072,
                     drop_path_survival=0.9,
+                    layer_scale=layer_scale,
                 ),
             ),
         )
@@ -221,7 +250,7 @@ class ConvnextTiny(nn.Module):
         self.classifier = nn.Sequential(  # convnext_tiny.yaml:56
             LayerNorm2d(768, eps=1e-06),
             nn.Flatten(),
-            nn.Linear(768, 1000),
+            nn.Linear(768, num_classes),
         )
         self.init_weights()
 

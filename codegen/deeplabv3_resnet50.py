@@ -270,23 +270,29 @@ class Aspp(nn.Module):
 class DeeplabHead(nn.Sequential):
     """deeplab_head: torchvision's DeepLabHead. (deeplabv3_resnet50.yaml:54)"""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int) -> None:
         super().__init__(
             Aspp(),
             nn.Conv2d(256, 256, 3, padding=1, bias=False),
             nn.BatchNorm2d(256),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, 21, 1),
+            nn.Conv2d(256, num_classes, 1),
         )
 
 
 class Deeplabv3Resnet50(nn.Module):
-    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:64)."""
+    """The deeplabv3_resnet50 network (deeplabv3_resnet50.yaml:64).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=21.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): aux_loss=false,
+    aux_layer="layer3", atrous_rates=[12, 24, 36], aspp_channels=256.
+    """
+
+    def __init__(self, num_classes: int = 21) -> None:
         super().__init__()
         self.backbone = Resnet50()  # deeplabv3_resnet50.yaml:64
-        self.classifier = DeeplabHead()  # deeplabv3_resnet50.yaml:65
+        self.classifier = DeeplabHead(num_classes=num_classes)  # deeplabv3_resnet50.yaml:65
         self.init_weights()
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:

@@ -62,9 +62,15 @@ class Transition(nn.Module):
 
 
 class Densenet121(nn.Module):
-    """The densenet121 network (densenet121.yaml:40)."""
+    """The densenet121 network (densenet121.yaml:40).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[6, 12, 24, 16], k=32, bn_size=4.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(OrderedDict([  # densenet121.yaml:41
             ("conv0", nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
@@ -156,7 +162,7 @@ class Densenet121(nn.Module):
         ]))
         self.relu = nn.ReLU(inplace=True)  # densenet121.yaml:55
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet121.yaml:56
-        self.classifier = nn.Linear(1024, 1000)  # densenet121.yaml:58
+        self.classifier = nn.Linear(1024, num_classes)  # densenet121.yaml:58
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

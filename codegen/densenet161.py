@@ -62,9 +62,15 @@ class Transition(nn.Module):
 
 
 class Densenet161(nn.Module):
-    """The densenet161 network (densenet161.yaml:40)."""
+    """The densenet161 network (densenet161.yaml:40).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[6, 12, 36, 24], k=48, bn_size=4.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(OrderedDict([  # densenet161.yaml:41
             ("conv0", nn.Conv2d(3, 96, 7, stride=2, padding=3, bias=False)),
@@ -176,7 +182,7 @@ class Densenet161(nn.Module):
         ]))
         self.relu = nn.ReLU(inplace=True)  # densenet161.yaml:55
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet161.yaml:56
-        self.classifier = nn.Linear(2208, 1000)  # densenet161.yaml:58
+        self.classifier = nn.Linear(2208, num_classes)  # densenet161.yaml:58
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -62,9 +62,15 @@ class Transition(nn.Module):
 
 
 class Densenet169(nn.Module):
-    """The densenet169 network (densenet169.yaml:40)."""
+    """The densenet169 network (densenet169.yaml:40).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[6, 12, 32, 32], k=32, bn_size=4.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(OrderedDict([  # densenet169.yaml:41
             ("conv0", nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
@@ -180,7 +186,7 @@ class Densenet169(nn.Module):
         ]))
         self.relu = nn.ReLU(inplace=True)  # densenet169.yaml:55
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # densenet169.yaml:56
-        self.classifier = nn.Linear(1664, 1000)  # densenet169.yaml:58
+        self.classifier = nn.Linear(1664, num_classes)  # densenet169.yaml:58
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -68,9 +68,15 @@ class Transition(nn.Module):
 
 
 class DensenetBc100K12(nn.Module):
-    """The densenet_bc_100_k12 network (densenet_bc_100_k12.yaml:44)."""
+    """The densenet_bc_100_k12 network (densenet_bc_100_k12.yaml:44).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[16, 16, 16], k=12, compression=0.5.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv0 = nn.Conv2d(3, 24, 3, padding=1, bias=False)  # densenet_bc_100_k12.yaml:44
         self.denseblock1 = nn.Sequential(OrderedDict([  # densenet_bc_100_k12.yaml:46
@@ -134,7 +140,7 @@ class DensenetBc100K12(nn.Module):
         self.norm5 = nn.BatchNorm2d(342)  # densenet_bc_100_k12.yaml:59
         self.relu = nn.ReLU(inplace=True)  # densenet_bc_100_k12.yaml:60
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # densenet_bc_100_k12.yaml:61
-        self.fc = nn.Linear(342, 10)  # densenet_bc_100_k12.yaml:63
+        self.fc = nn.Linear(342, num_classes)  # densenet_bc_100_k12.yaml:63
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

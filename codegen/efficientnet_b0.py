@@ -185,9 +185,19 @@ class Mbconv2(nn.Module):
 
 
 class EfficientnetB0(nn.Module):
-    """The efficientnet_b0 network (efficientnet_b0.yaml:76)."""
+    """The efficientnet_b0 network (efficientnet_b0.yaml:76).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): width_mult=1.0,
+    depth_mult=1.0, stochastic_depth_prob=0.2, bn_eps=1e-05, bn_momentum=0.1,
+    num_classes=1000, expand_ratios=[1, 6, 6, 6, 6, 6, 6],
+    kernels=[3, 3, 5, 3, 5, 5, 3], strides=[1, 2, 2, 2, 1, 2, 1],
+    channels=[32, 16, 24, 40, 80, 112, 192, 320], layers=[1, 2, 2, 3, 3, 4, 1],
+    depths=[1, 2, 2, 3, 3, 4, 1].
+    """
+
+    def __init__(self, dropout_rate: float = 0.2) -> None:
         super().__init__()
         self.features = nn.Sequential(  # efficientnet_b0.yaml:77
             ConvNormAct(in_channels=3, out=32, layer0_padding=1, kernel=3, stride=2),
@@ -364,8 +374,10 @@ class EfficientnetB0(nn.Module):
             ConvNormAct(in_channels=320, out=1280, layer0_padding=0),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_b0.yaml:86
-        # efficientnet_b0.yaml:88
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(  # efficientnet_b0.yaml:88
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1280, 1000),
+        )
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

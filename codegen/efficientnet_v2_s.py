@@ -233,9 +233,18 @@ class Mbconv(nn.Module):
 
 
 class EfficientnetV2S(nn.Module):
-    """The efficientnet_v2_s network (efficientnet_v2_s.yaml:88)."""
+    """The efficientnet_v2_s network (efficientnet_v2_s.yaml:88).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, last_channel=1280.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    stochastic_depth_prob=0.2, num_classes=1000,
+    fused=[true, true, true, false, false, false], expand_ratios=[1, 4, 4, 4, 6, 6],
+    kernels=[3, 3, 3, 3, 3, 3], strides=[1, 2, 2, 2, 1, 2],
+    channels=[24, 24, 48, 64, 128, 160, 256], depths=[2, 4, 4, 6, 9, 15].
+    """
+
+    def __init__(self, dropout_rate: float = 0.2, last_channel: int = 1280) -> None:
         super().__init__()
         self.features = nn.Sequential(  # efficientnet_v2_s.yaml:89
             ConvNormAct(in_channels=3, out=24, layer0_padding=1, kernel=3, stride=2),
@@ -582,11 +591,13 @@ class EfficientnetV2S(nn.Module):
                     drop_path_survival=0.8049999999999999,
                 ),
             ),
-            ConvNormAct(in_channels=256, out=1280, layer0_padding=0),
+            ConvNormAct(in_channels=256, out=last_channel, layer0_padding=0),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # efficientnet_v2_s.yaml:101
-        # efficientnet_v2_s.yaml:103
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(  # efficientnet_v2_s.yaml:103
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(last_channel, 1000),
+        )
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

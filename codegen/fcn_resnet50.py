@@ -179,23 +179,28 @@ class Resnet50(nn.Module):
 class FcnHead(nn.Sequential):
     """fcn_head: torchvision's FCNHead. (fcn_resnet50.yaml:22)"""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int) -> None:
         super().__init__(
             nn.Conv2d(2048, 512, 3, padding=1, bias=False),
             nn.BatchNorm2d(512),
             nn.ReLU(inplace=True),
             nn.Dropout(p=0.1),
-            nn.Conv2d(512, 21, 1),
+            nn.Conv2d(512, num_classes, 1),
         )
 
 
 class FcnResnet50(nn.Module):
-    """The fcn_resnet50 network (fcn_resnet50.yaml:32)."""
+    """The fcn_resnet50 network (fcn_resnet50.yaml:32).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=21.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): aux_loss=false.
+    """
+
+    def __init__(self, num_classes: int = 21) -> None:
         super().__init__()
         self.backbone = Resnet50()  # fcn_resnet50.yaml:32
-        self.classifier = FcnHead()  # fcn_resnet50.yaml:33
+        self.classifier = FcnHead(num_classes=num_classes)  # fcn_resnet50.yaml:33
         self.init_weights()
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:

@@ -134,9 +134,15 @@ class Fractal3(nn.Module):
 
 
 class FractalnetCifar10(nn.Module):
-    """The fractalnet_cifar10 network (fractalnet_cifar10.yaml:44)."""
+    """The fractalnet_cifar10 network (fractalnet_cifar10.yaml:44).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): columns=3,
+    widths=[64, 128, 256, 512, 512], local_drop=0.15, global_rate=0.5.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.block1 = Fractal3(in_channels=3, out=64)  # fractalnet_cifar10.yaml:47
         self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)  # fractalnet_cifar10.yaml:48
@@ -148,7 +154,7 @@ class FractalnetCifar10(nn.Module):
         self.pool4 = nn.MaxPool2d(kernel_size=2, stride=2)  # fractalnet_cifar10.yaml:48
         self.block5 = Fractal3(in_channels=512, out=512)  # fractalnet_cifar10.yaml:47
         self.pool5 = nn.MaxPool2d(kernel_size=2, stride=2)  # fractalnet_cifar10.yaml:48
-        self.fc = nn.Linear(512, 10)  # fractalnet_cifar10.yaml:50
+        self.fc = nn.Linear(512, num_classes)  # fractalnet_cifar10.yaml:50
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

@@ -101,14 +101,14 @@ class InceptionAux(nn.Module):
     (googlenet.yaml:36)
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, num_classes: int, dropout_aux: float) -> None:
         super().__init__()
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d((4, 4))  # googlenet.yaml:39
         self.conv = BasicConv(in_channels=in_channels, out=128, conv_padding=0)  # googlenet.yaml:40
         self.fc1 = nn.Linear(2048, 1024)  # googlenet.yaml:42
         self.relu = nn.ReLU(inplace=True)  # googlenet.yaml:43
-        self.dropout = nn.Dropout(p=0.7)  # googlenet.yaml:44
-        self.fc2 = nn.Linear(1024, 1000)  # googlenet.yaml:45
+        self.dropout = nn.Dropout(p=dropout_aux)  # googlenet.yaml:44
+        self.fc2 = nn.Linear(1024, num_classes)  # googlenet.yaml:45
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, in_channels, 14, 14)
@@ -123,9 +123,19 @@ class InceptionAux(nn.Module):
 
 
 class Googlenet(nn.Module):
-    """The googlenet network (googlenet.yaml:48)."""
+    """The googlenet network (googlenet.yaml:48).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000, dropout_rate=0.2, dropout_aux=0.7.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): aux_logits=true.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        dropout_rate: float = 0.2,
+        dropout_aux: float = 0.7,
+    ) -> None:
         super().__init__()
         self.conv1 = BasicConv(  # googlenet.yaml:48
             in_channels=3,
@@ -167,7 +177,11 @@ class Googlenet(nn.Module):
             ch5x5=48,
             pool_proj=64,
         )
-        self.aux1 = InceptionAux(in_channels=512)  # googlenet.yaml:58
+        self.aux1 = InceptionAux(  # googlenet.yaml:58
+            in_channels=512,
+            num_classes=num_classes,
+            dropout_aux=dropout_aux,
+        )
         self.inception4b = Inception(  # googlenet.yaml:59
             in_channels=512,
             ch1x1=160,
@@ -195,7 +209,11 @@ class Googlenet(nn.Module):
             ch5x5=64,
             pool_proj=64,
         )
-        self.aux2 = InceptionAux(in_channels=528)  # googlenet.yaml:63
+        self.aux2 = InceptionAux(  # googlenet.yaml:63
+            in_channels=528,
+            num_classes=num_classes,
+            dropout_aux=dropout_aux,
+        )
         self.inception4e = Inception(  # googlenet.yaml:64
             in_channels=528,
             ch1x1=256,
@@ -225,8 +243,8 @@ class Googlenet(nn.Module):
             pool_proj=128,
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # googlenet.yaml:68
-        self.dropout = nn.Dropout(p=0.2)  # googlenet.yaml:70
-        self.fc = nn.Linear(1024, 1000)  # googlenet.yaml:71
+        self.dropout = nn.Dropout(p=dropout_rate)  # googlenet.yaml:70
+        self.fc = nn.Linear(1024, num_classes)  # googlenet.yaml:71
         self.init_weights()
 
     def forward(self, x: Tensor) -> GoogLeNetOutputs:

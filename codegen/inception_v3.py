@@ -215,14 +215,14 @@ class InceptionAux(nn.Module):
     (inception_v3.yaml:91)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.avgpool = nn.AvgPool2d(kernel_size=5, stride=3)  # inception_v3.yaml:94
         self.conv0 = BasicConv(in_channels=768, out=128, conv_padding=0)  # inception_v3.yaml:95
         # inception_v3.yaml:96
         self.conv1 = BasicConv(in_channels=128, out=768, conv_padding=0, kernel=5)
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:97
-        self.fc = nn.Linear(768, 1000)  # inception_v3.yaml:99
+        self.fc = nn.Linear(768, num_classes)  # inception_v3.yaml:99
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 768, 17, 17)
@@ -354,9 +354,14 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-    """The inception_v3 network (inception_v3.yaml:102)."""
+    """The inception_v3 network (inception_v3.yaml:102).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000, dropout_rate=0.5.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): aux_logits=true.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv(  # inception_v3.yaml:102
             in_channels=3,
@@ -387,13 +392,13 @@ class InceptionV3(nn.Module):
         self.Mixed_6c = InceptionC(c7=160)  # inception_v3.yaml:114
         self.Mixed_6d = InceptionC(c7=160)  # inception_v3.yaml:115
         self.Mixed_6e = InceptionC(c7=192)  # inception_v3.yaml:116
-        self.AuxLogits = InceptionAux()  # inception_v3.yaml:118
+        self.AuxLogits = InceptionAux(num_classes=num_classes)  # inception_v3.yaml:118
         self.Mixed_7a = InceptionD()  # inception_v3.yaml:119
         self.Mixed_7b = InceptionE(in_channels=1280)  # inception_v3.yaml:120
         self.Mixed_7c = InceptionE(in_channels=2048)  # inception_v3.yaml:121
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # inception_v3.yaml:122
-        self.dropout = nn.Dropout(p=0.5)  # inception_v3.yaml:123
-        self.fc = nn.Linear(2048, 1000)  # inception_v3.yaml:125
+        self.dropout = nn.Dropout(p=dropout_rate)  # inception_v3.yaml:123
+        self.fc = nn.Linear(2048, num_classes)  # inception_v3.yaml:125
         self.init_weights()
 
     def forward(self, x: Tensor) -> InceptionOutputs:

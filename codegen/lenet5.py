@@ -20,9 +20,12 @@ __all__ = ["Lenet5"]
 
 
 class Lenet5(nn.Module):
-    """The lenet5 network (lenet5.yaml:22)."""
+    """The lenet5 network (lenet5.yaml:22).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.c1 = nn.Conv2d(1, 6, 5)  # lenet5.yaml:22
         self.tanh = nn.Tanh()  # lenet5.yaml:23
@@ -34,7 +37,7 @@ class Lenet5(nn.Module):
         self.tanh_2 = nn.Tanh()  # lenet5.yaml:29
         self.f6 = nn.Linear(120, 84)  # lenet5.yaml:31
         self.tanh_3 = nn.Tanh()  # lenet5.yaml:32
-        self.output = nn.Linear(84, 10)  # lenet5.yaml:33
+        self.output = nn.Linear(84, num_classes)  # lenet5.yaml:33
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 1, 32, 32)

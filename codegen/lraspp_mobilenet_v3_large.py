@@ -422,20 +422,21 @@ class MobilenetV3Large(nn.Sequential):
 class Classifier(nn.Module):
     """classifier (lraspp_mobilenet_v3_large.yaml:26)."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int, inter_channels: int) -> None:
         super().__init__()
         self.cbr = nn.Sequential(  # lraspp_mobilenet_v3_large.yaml:26
-            nn.Conv2d(960, 128, 1, bias=False),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(960, inter_channels, 1, bias=False),
+            nn.BatchNorm2d(inter_channels),
             nn.ReLU(inplace=True),
         )
         self.scale = nn.Sequential(  # lraspp_mobilenet_v3_large.yaml:29
             nn.AdaptiveAvgPool2d((1, 1)),
-            nn.Conv2d(960, 128, 1, bias=False),
+            nn.Conv2d(960, inter_channels, 1, bias=False),
             nn.Sigmoid(),
         )
-        self.low_classifier = nn.Conv2d(40, 21, 1)  # lraspp_mobilenet_v3_large.yaml:38
-        self.high_classifier = nn.Conv2d(128, 21, 1)  # lraspp_mobilenet_v3_large.yaml:41
+        self.low_classifier = nn.Conv2d(40, num_classes, 1)  # lraspp_mobilenet_v3_large.yaml:38
+        # lraspp_mobilenet_v3_large.yaml:41
+        self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
 
     def forward(self, x: Tensor, backbone_4: Tensor) -> Tensor:
         # x: (N, 960, 33, 33)
@@ -455,12 +456,20 @@ class Classifier(nn.Module):
 
 
 class LrasppMobilenetV3Large(nn.Module):
-    """The lraspp_mobilenet_v3_large network (lraspp_mobilenet_v3_large.yaml:24)."""
+    """The lraspp_mobilenet_v3_large network (lraspp_mobilenet_v3_large.yaml:24).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=21, inter_channels=128.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): low_layer=4.
+    """
+
+    def __init__(self, num_classes: int = 21, inter_channels: int = 128) -> None:
         super().__init__()
         self.backbone = MobilenetV3Large()  # lraspp_mobilenet_v3_large.yaml:24
-        self.classifier = Classifier()  # lraspp_mobilenet_v3_large.yaml:26
+        self.classifier = Classifier(  # lraspp_mobilenet_v3_large.yaml:26
+            num_classes=num_classes,
+            inter_channels=inter_channels,
+        )
 
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
         # x: (N, 3, 520, 520)

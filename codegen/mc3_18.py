@@ -65,9 +65,16 @@ class Basic(nn.Module):
 
 
 class Mc3_18(nn.Module):
-    """The mc3_18 network (r3d_18.yaml:64)."""
+    """The mc3_18 network (r3d_18.yaml:64).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=400.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[2, 2, 2, 2],
+    conv_makers=["simple", "no_temporal", "no_temporal", "no_temporal"].
+    """
+
+    def __init__(self, num_classes: int = 400) -> None:
         super().__init__()
         self.stem = nn.Sequential(  # r3d_18.yaml:65
             nn.Conv3d(
@@ -154,7 +161,7 @@ class Mc3_18(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))  # r3d_18.yaml:72
-        self.fc = nn.Linear(512, 400)  # r3d_18.yaml:74
+        self.fc = nn.Linear(512, num_classes)  # r3d_18.yaml:74
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -28,13 +28,14 @@ class InvertedResidual(nn.Module):
         layers_padding: int,
         out: int,
         apply_residual: bool,
+        bn_momentum: float,
         stride: int = 1,
     ) -> None:
         super().__init__()
         self.apply_residual = apply_residual
         self.layers = nn.Sequential(  # mnasnet1_0.yaml:41
             nn.Conv2d(in_channels, mid, 1, bias=False),
-            nn.BatchNorm2d(mid, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(mid, momentum=bn_momentum),
             nn.ReLU(inplace=True),
             nn.Conv2d(
                 mid,
@@ -45,10 +46,10 @@ class InvertedResidual(nn.Module):
                 groups=mid,
                 bias=False,
             ),
-            nn.BatchNorm2d(mid, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(mid, momentum=bn_momentum),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid, out, 1, bias=False),
-            nn.BatchNorm2d(out, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(out, momentum=bn_momentum),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,19 +61,31 @@ class InvertedResidual(nn.Module):
 
 
 class Mnasnet1_0(nn.Module):
-    """The mnasnet1_0 network (mnasnet1_0.yaml:51)."""
+    """The mnasnet1_0 network (mnasnet1_0.yaml:51).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, num_classes=1000,
+    bn_momentum=0.00029999999999996696.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): alpha=1.0,
+    widths=[32, 16, 24, 40, 80, 96, 192, 320], stacks=[...].
+    """
+
+    def __init__(
+        self,
+        dropout_rate: float = 0.2,
+        num_classes: int = 1000,
+        bn_momentum: float = 0.00029999999999996696,
+    ) -> None:
         super().__init__()
         self.layers = nn.Sequential(  # mnasnet1_0.yaml:52
             nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(32, momentum=bn_momentum),
             nn.ReLU(inplace=True),
             nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
-            nn.BatchNorm2d(32, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(32, momentum=bn_momentum),
             nn.ReLU(inplace=True),
             nn.Conv2d(32, 16, 1, bias=False),
-            nn.BatchNorm2d(16, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(16, momentum=bn_momentum),
             nn.Sequential(
                 InvertedResidual(
                     in_channels=16,
@@ -82,6 +95,7 @@ class Mnasnet1_0(nn.Module):
                     out=24,
                     apply_residual=False,
                     stride=2,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=24,
@@ -90,6 +104,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=1,
                     out=24,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=24,
@@ -98,6 +113,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=1,
                     out=24,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
@@ -109,6 +125,7 @@ class Mnasnet1_0(nn.Module):
                     out=40,
                     apply_residual=False,
                     stride=2,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=40,
@@ -117,6 +134,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=2,
                     out=40,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=40,
@@ -125,6 +143,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=2,
                     out=40,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
@@ -136,6 +155,7 @@ class Mnasnet1_0(nn.Module):
                     out=80,
                     apply_residual=False,
                     stride=2,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=80,
@@ -144,6 +164,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=2,
                     out=80,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=80,
@@ -152,6 +173,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=2,
                     out=80,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
@@ -162,6 +184,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=1,
                     out=96,
                     apply_residual=False,
+                    bn_momentum=bn_momentum,
                 ),
                 InvertedResidual(
                     in_channels=96,
@@ -170,6 +193,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=1,
                     out=96,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
@@ -181,6 +205,7 @@ class Mnasnet1_0(nn.Module):
                     out=192,
                     apply_residual=False,
                     stride=2,
+                    bn_momentum=bn_momentum,
                 ),
                 *[InvertedResidual(
                     in_channels=192,
@@ -189,6 +214,7 @@ class Mnasnet1_0(nn.Module):
                     layers_padding=2,
                     out=192,
                     apply_residual=True,
+                    bn_momentum=bn_momentum,
                 ) for _ in range(3)],
             ),
             nn.Sequential(InvertedResidual(
@@ -198,14 +224,17 @@ class Mnasnet1_0(nn.Module):
                 layers_padding=1,
                 out=320,
                 apply_residual=False,
+                bn_momentum=bn_momentum,
             )),
             nn.Conv2d(320, 1280, 1, bias=False),
-            nn.BatchNorm2d(1280, momentum=0.00029999999999996696),
+            nn.BatchNorm2d(1280, momentum=bn_momentum),
             nn.ReLU(inplace=True),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mnasnet1_0.yaml:68
-        # mnasnet1_0.yaml:70
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(  # mnasnet1_0.yaml:70
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1280, num_classes),
+        )
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

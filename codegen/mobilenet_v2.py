@@ -104,9 +104,15 @@ class InvertedResidual2(nn.Module):
 
 
 class MobilenetV2(nn.Module):
-    """The mobilenet_v2 network (mobilenet_v2.yaml:49)."""
+    """The mobilenet_v2 network (mobilenet_v2.yaml:49).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): width_mult=1.0,
+    round_nearest=8, setting=[...].
+    """
+
+    def __init__(self, dropout_rate: float = 0.2, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # mobilenet_v2.yaml:50
             ConvBnRelu6(in_channels=3, out=32, layer0_padding=1, stride=2),
@@ -177,8 +183,10 @@ class MobilenetV2(nn.Module):
             ConvBnRelu6(in_channels=320, out=1280, layer0_padding=0, kernel=1),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # mobilenet_v2.yaml:59
-        # mobilenet_v2.yaml:61
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(  # mobilenet_v2.yaml:61
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1280, num_classes),
+        )
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -277,9 +277,16 @@ class InvertedResidual5(nn.Module):
 
 
 class MobilenetV3Large(nn.Module):
-    """The mobilenet_v3_large network (mobilenet_v3_large.yaml:93)."""
+    """The mobilenet_v3_large network (mobilenet_v3_large.yaml:93).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): width_mult=1.0,
+    reduced_tail=false, dilated=false, reduce_divider=1, dilation=1, setting=[...],
+    stem_width=16, last_channel=1280.
+    """
+
+    def __init__(self, dropout_rate: float = 0.2, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # mobilenet_v3_large.yaml:94
             ConvBnAct(in_channels=3, out=16, layer0_padding=1, kernel=3, stride=2),
@@ -397,8 +404,8 @@ class MobilenetV3Large(nn.Module):
         self.classifier = nn.Sequential(  # mobilenet_v3_large.yaml:101
             nn.Linear(960, 1280),
             nn.Hardswish(inplace=True),
-            nn.Dropout(p=0.2),
-            nn.Linear(1280, 1000),
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1280, num_classes),
         )
         self.init_weights()
 

@@ -205,9 +205,16 @@ class InvertedResidual3(nn.Module):
 
 
 class MobilenetV3Small(nn.Module):
-    """The mobilenet_v3_small network (mobilenet_v3_large.yaml:93)."""
+    """The mobilenet_v3_small network (mobilenet_v3_large.yaml:93).
 
-    def __init__(self) -> None:
+    Constructor arguments: dropout_rate=0.2, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): width_mult=1.0,
+    reduced_tail=false, dilated=false, reduce_divider=1, dilation=1, setting=[...],
+    stem_width=16, last_channel=1024.
+    """
+
+    def __init__(self, dropout_rate: float = 0.2, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # mobilenet_v3_large.yaml:94
             ConvBnAct(in_channels=3, out=16, layer0_padding=1, kernel=3, stride=2),
@@ -294,8 +301,8 @@ class MobilenetV3Small(nn.Module):
         self.classifier = nn.Sequential(  # mobilenet_v3_large.yaml:101
             nn.Linear(576, 1024),
             nn.Hardswish(inplace=True),
-            nn.Dropout(p=0.2),
-            nn.Linear(1024, 1000),
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(1024, num_classes),
         )
         self.init_weights()
 

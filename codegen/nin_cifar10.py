@@ -17,9 +17,12 @@ __all__ = ["NinCifar10"]
 
 
 class NinCifar10(nn.Module):
-    """The nin_cifar10 network (nin_cifar10.yaml:20)."""
+    """The nin_cifar10 network (nin_cifar10.yaml:20).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 192, 5, padding=2)  # nin_cifar10.yaml:20
         self.relu1 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:21
@@ -41,7 +44,7 @@ class NinCifar10(nn.Module):
         self.relu3 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:37
         self.cccp5 = nn.Conv2d(192, 192, 1)  # nin_cifar10.yaml:38
         self.relu_cccp5 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:39
-        self.cccp6 = nn.Conv2d(192, 10, 1)  # nin_cifar10.yaml:40
+        self.cccp6 = nn.Conv2d(192, num_classes, 1)  # nin_cifar10.yaml:40
         self.relu_cccp6 = nn.ReLU(inplace=True)  # nin_cifar10.yaml:41
         self.pool3 = nn.AdaptiveAvgPool2d((1, 1))  # nin_cifar10.yaml:42
 

@@ -97,9 +97,15 @@ class Bottleneck2(nn.Module):
 
 
 class PreactResnet164(nn.Module):
-    """The preact_resnet164 network (preact_resnet164.yaml:46)."""
+    """The preact_resnet164 network (preact_resnet164.yaml:46).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[18, 18, 18].
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # preact_resnet164.yaml:46
         self.layer1 = nn.Sequential(  # preact_resnet164.yaml:47
@@ -117,7 +123,7 @@ class PreactResnet164(nn.Module):
         self.bn = nn.BatchNorm2d(256)  # preact_resnet164.yaml:50
         self.relu = nn.ReLU(inplace=True)  # preact_resnet164.yaml:51
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # preact_resnet164.yaml:52
-        self.fc = nn.Linear(256, 10)  # preact_resnet164.yaml:54
+        self.fc = nn.Linear(256, num_classes)  # preact_resnet164.yaml:54
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

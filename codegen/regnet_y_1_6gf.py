@@ -129,9 +129,16 @@ class ResBottleneck(nn.Module):
 
 
 class RegnetY1_6gf(nn.Module):
-    """The regnet_y_1_6gf network (regnetx_400mf.yaml:45)."""
+    """The regnet_y_1_6gf network (regnetx_400mf.yaml:45).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    design=[[48, 120, 336, 888], [2, 6, 17, 2], [24, 24, 24, 24]], bottleneck=1.0,
+    stem_width=32, se_ratio=0.25.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = ConvNormAct(  # regnetx_400mf.yaml:45
             in_channels=3,
@@ -464,7 +471,7 @@ class RegnetY1_6gf(nn.Module):
             ),
         ]))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:54
-        self.fc = nn.Linear(888, 1000)  # regnetx_400mf.yaml:56
+        self.fc = nn.Linear(888, num_classes)  # regnetx_400mf.yaml:56
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -130,9 +130,16 @@ class ResBottleneck(nn.Module):
 
 
 class RegnetY400mf(nn.Module):
-    """The regnet_y_400mf network (regnetx_400mf.yaml:45)."""
+    """The regnet_y_400mf network (regnetx_400mf.yaml:45).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    design=[[48, 104, 208, 440], [1, 3, 6, 6], [8, 8, 8, 8]], bottleneck=1.0,
+    stem_width=32, se_ratio=0.25.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = ConvNormAct(  # regnetx_400mf.yaml:45
             in_channels=3,
@@ -344,7 +351,7 @@ class RegnetY400mf(nn.Module):
             ),
         ]))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:54
-        self.fc = nn.Linear(440, 1000)  # regnetx_400mf.yaml:56
+        self.fc = nn.Linear(440, num_classes)  # regnetx_400mf.yaml:56
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

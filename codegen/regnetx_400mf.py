@@ -104,13 +104,19 @@ class ResBottleneck(nn.Module):
 
 
 class Regnetx400mf(nn.Module):
-    """The regnetx_400mf network (regnetx_400mf.yaml:45)."""
+    """The regnetx_400mf network (regnetx_400mf.yaml:45).
 
-    def __init__(self) -> None:
+    Constructor arguments: stem_width=32, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    design=[[32, 64, 160, 400], [1, 2, 7, 12], [16, 16, 16, 16]], bottleneck=1.0.
+    """
+
+    def __init__(self, stem_width: int = 32, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = ConvNormAct(  # regnetx_400mf.yaml:45
             in_channels=3,
-            out=32,
+            out=stem_width,
             layer0_padding=1,
             kernel=3,
             stride=2,
@@ -122,7 +128,7 @@ class Regnetx400mf(nn.Module):
                     (
                         "block1-0",
                         ResBottleneck(
-                            in_channels=32,
+                            in_channels=stem_width,
                             w_b=32,
                             f_groups=2,
                             width=32,
@@ -362,7 +368,7 @@ class Regnetx400mf(nn.Module):
             ),
         ]))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # regnetx_400mf.yaml:54
-        self.fc = nn.Linear(400, 1000)  # regnetx_400mf.yaml:56
+        self.fc = nn.Linear(400, num_classes)  # regnetx_400mf.yaml:56
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

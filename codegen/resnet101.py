@@ -59,9 +59,15 @@ class Bottleneck(nn.Module):
 
 
 class Resnet101(nn.Module):
-    """The resnet101 network (resnet101.yaml:38)."""
+    """The resnet101 network (resnet101.yaml:38).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 4, 23, 3], cardinality=1, base_width=64, k=1, zero_init_residual=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet101.yaml:38
         self.bn1 = nn.BatchNorm2d(64)  # resnet101.yaml:39
@@ -124,7 +130,7 @@ class Resnet101(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet101.yaml:46
-        self.fc = nn.Linear(2048, 1000)  # resnet101.yaml:48
+        self.fc = nn.Linear(2048, num_classes)  # resnet101.yaml:48
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

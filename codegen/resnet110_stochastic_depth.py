@@ -100,9 +100,15 @@ class Basic(nn.Module):
 
 
 class Resnet110StochasticDepth(nn.Module):
-    """The resnet110_stochastic_depth network (resnet110_stochastic_depth.yaml:35)."""
+    """The resnet110_stochastic_depth network (resnet110_stochastic_depth.yaml:35).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[18, 18, 18], survival_final=0.5.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         # resnet110_stochastic_depth.yaml:35
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
@@ -433,7 +439,7 @@ class Resnet110StochasticDepth(nn.Module):
             Basic(in_channels=64, planes=64, drop_path_survival=0.5, downsample=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet110_stochastic_depth.yaml:41
-        self.fc = nn.Linear(64, 10)  # resnet110_stochastic_depth.yaml:43
+        self.fc = nn.Linear(64, num_classes)  # resnet110_stochastic_depth.yaml:43
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

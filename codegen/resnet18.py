@@ -58,9 +58,15 @@ class Basic(nn.Module):
 
 
 class Resnet18(nn.Module):
-    """The resnet18 network (resnet18.yaml:31)."""
+    """The resnet18 network (resnet18.yaml:31).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[2, 2, 2, 2], k=1, zero_init_residual=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet18.yaml:31
         self.bn1 = nn.BatchNorm2d(64)  # resnet18.yaml:32
@@ -83,7 +89,7 @@ class Resnet18(nn.Module):
             Basic(in_channels=512, planes=512, downsample=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet18.yaml:39
-        self.fc = nn.Linear(512, 1000)  # resnet18.yaml:41
+        self.fc = nn.Linear(512, num_classes)  # resnet18.yaml:41
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -60,9 +60,17 @@ class Bottleneck(nn.Module):
 
 
 class Resnet50(nn.Module):
-    """The resnet50 network (resnet50.yaml:50)."""
+    """The resnet50 network (resnet50.yaml:50).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 4, 6, 3], cardinality=1, base_width=64, k=1, zero_init_residual=false,
+    replace_stride_with_dilation=[false, false, false], dilation2=1, dilation3=1,
+    dilation4=1, frozen_batch_norm=false, norm.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnet50.yaml:50
         self.bn1 = nn.BatchNorm2d(64)  # resnet50.yaml:24
@@ -125,7 +133,7 @@ class Resnet50(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnet50.yaml:66
-        self.fc = nn.Linear(2048, 1000)  # resnet50.yaml:68
+        self.fc = nn.Linear(2048, num_classes)  # resnet50.yaml:68
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -261,7 +261,11 @@ class Fpn(nn.Module):
 
 
 class Resnet50Fpn(nn.Module):
-    """The resnet50_fpn network (resnet50_fpn.yaml:22)."""
+    """The resnet50_fpn network (resnet50_fpn.yaml:22).
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    out_channels=256.
+    """
 
     def __init__(self) -> None:
         super().__init__()

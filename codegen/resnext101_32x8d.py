@@ -65,9 +65,15 @@ class Bottleneck(nn.Module):
 
 
 class Resnext101_32x8d(nn.Module):
-    """The resnext101_32x8d network (resnext101_32x8d.yaml:38)."""
+    """The resnext101_32x8d network (resnext101_32x8d.yaml:38).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 4, 23, 3], cardinality=32, base_width=8, k=1, zero_init_residual=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         # resnext101_32x8d.yaml:38
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -101,7 +107,7 @@ class Resnext101_32x8d(nn.Module):
             Bottleneck(in_channels=2048, width=2048, downsample=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext101_32x8d.yaml:46
-        self.fc = nn.Linear(2048, 1000)  # resnext101_32x8d.yaml:48
+        self.fc = nn.Linear(2048, num_classes)  # resnext101_32x8d.yaml:48
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -75,9 +75,15 @@ class Bottleneck(nn.Module):
 
 
 class Resnext29_8x64d(nn.Module):
-    """The resnext29_8x64d network (resnext29_8x64d.yaml:47)."""
+    """The resnext29_8x64d network (resnext29_8x64d.yaml:47).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 3, 3], cardinality=8, base_width=64.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)  # resnext29_8x64d.yaml:47
         self.bn1 = nn.BatchNorm2d(64)  # resnext29_8x64d.yaml:48
@@ -120,7 +126,7 @@ class Resnext29_8x64d(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext29_8x64d.yaml:53
-        self.fc = nn.Linear(1024, 10)  # resnext29_8x64d.yaml:55
+        self.fc = nn.Linear(1024, num_classes)  # resnext29_8x64d.yaml:55
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

@@ -67,9 +67,15 @@ class Bottleneck(nn.Module):
 
 
 class Resnext50_32x4d(nn.Module):
-    """The resnext50_32x4d network (resnext50.yaml:39)."""
+    """The resnext50_32x4d network (resnext50.yaml:39).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 4, 6, 3], cardinality=32, base_width=4, k=1, zero_init_residual=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # resnext50.yaml:39
         self.bn1 = nn.BatchNorm2d(64)  # resnext50.yaml:40
@@ -132,7 +138,7 @@ class Resnext50_32x4d(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # resnext50.yaml:47
-        self.fc = nn.Linear(2048, 1000)  # resnext50.yaml:49
+        self.fc = nn.Linear(2048, num_classes)  # resnext50.yaml:49
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

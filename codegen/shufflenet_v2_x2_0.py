@@ -137,9 +137,15 @@ class InvertedResidual2(nn.Module):
 
 
 class ShufflenetV2X2_0(nn.Module):
-    """The shufflenet_v2_x2_0 network (shufflenet_v2_x1_0.yaml:56)."""
+    """The shufflenet_v2_x2_0 network (shufflenet_v2_x1_0.yaml:56).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    stages_repeats=[4, 8, 4], stages_out_channels=[24, 244, 488, 976, 2048].
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(  # shufflenet_v2_x1_0.yaml:57
             nn.Conv2d(3, 24, 3, stride=2, padding=1, bias=False),
@@ -166,7 +172,7 @@ class ShufflenetV2X2_0(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.gap = nn.AdaptiveAvgPool2d((1, 1))  # shufflenet_v2_x1_0.yaml:68
-        self.fc = nn.Linear(2048, 1000)  # shufflenet_v2_x1_0.yaml:70
+        self.fc = nn.Linear(2048, num_classes)  # shufflenet_v2_x1_0.yaml:70
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)

@@ -48,9 +48,12 @@ class Fire(nn.Module):
 
 
 class Squeezenet1_1(nn.Module):
-    """The squeezenet1_1 network (squeezenet1_1.yaml:27)."""
+    """The squeezenet1_1 network (squeezenet1_1.yaml:27).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # squeezenet1_1.yaml:28
             nn.Conv2d(3, 64, 3, stride=2),
@@ -109,7 +112,7 @@ class Squeezenet1_1(nn.Module):
         )
         self.classifier = nn.Sequential(  # squeezenet1_1.yaml:42
             nn.Dropout(p=0.5),
-            nn.Conv2d(512, 1000, 1),
+            nn.Conv2d(512, num_classes, 1),
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d((1, 1)),
         )

@@ -249,13 +249,20 @@ class PatchMerging(nn.Module):
 
 
 class SwinT(nn.Module):
-    """The swin_t network (swin_t.yaml:60)."""
+    """The swin_t network (swin_t.yaml:60).
 
-    def __init__(self) -> None:
+    Constructor arguments: patch_size=4, num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): embed_dim=96,
+    depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
+    stochastic_depth_prob=0.2.
+    """
+
+    def __init__(self, patch_size: int = 4, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(  # swin_t.yaml:61
             nn.Sequential(
-                nn.Conv2d(3, 96, 4, stride=4),
+                nn.Conv2d(3, 96, patch_size, stride=patch_size),
                 Permute([0, 2, 3, 1]),
                 nn.LayerNorm(96),
             ),
@@ -357,7 +364,7 @@ class SwinT(nn.Module):
         )
         self.norm = nn.LayerNorm(768)  # swin_t.yaml:73
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # swin_t.yaml:75
-        self.head = nn.Linear(768, 1000)  # swin_t.yaml:77
+        self.head = nn.Linear(768, num_classes)  # swin_t.yaml:77
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -28,9 +28,15 @@ class DoubleConv(nn.Sequential):
 
 
 class Unet(nn.Module):
-    """The unet network (unet.yaml:26)."""
+    """The unet network (unet.yaml:26).
 
-    def __init__(self) -> None:
+    Constructor arguments: classes=2.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): depth=4,
+    base=64, padding=0.
+    """
+
+    def __init__(self, classes: int = 2) -> None:
         super().__init__()
         self.enc1 = DoubleConv(in_channels=1, out=64)  # unet.yaml:26
         self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)  # unet.yaml:30
@@ -49,7 +55,7 @@ class Unet(nn.Module):
         self.dec2 = DoubleConv(in_channels=256, out=128)  # unet.yaml:42
         self.up1 = nn.ConvTranspose2d(128, 64, 2, stride=2)  # unet.yaml:35
         self.dec1 = DoubleConv(in_channels=128, out=64)  # unet.yaml:42
-        self.head = nn.Conv2d(64, 2, 1)  # unet.yaml:43
+        self.head = nn.Conv2d(64, classes, 1)  # unet.yaml:43
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 1, 572, 572)

@@ -13,11 +13,17 @@ __all__ = ["Vgg11"]
 
 
 class Vgg11(nn.Module):
-    """The vgg11 network (vgg11.yaml:17)."""
+    """The vgg11 network (vgg11.yaml:18).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000, dropout_rate=0.5.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): cfg=[...],
+    batch_norm=false.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # vgg11.yaml:18
+        self.features = nn.Sequential(  # vgg11.yaml:19
             nn.Conv2d(3, 64, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
@@ -40,15 +46,15 @@ class Vgg11(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg11.yaml:27
-        self.classifier = nn.Sequential(  # vgg11.yaml:30
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg11.yaml:28
+        self.classifier = nn.Sequential(  # vgg11.yaml:31
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5),
+            nn.Dropout(p=dropout_rate),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(4096, num_classes),
         )
         self.init_weights()
 
@@ -63,9 +69,9 @@ class Vgg11(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # vgg11.yaml:39
+            if isinstance(module, nn.Conv2d):  # vgg11.yaml:40
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # vgg11.yaml:45
+            if isinstance(module, nn.Linear):  # vgg11.yaml:46
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

@@ -14,11 +14,17 @@ __all__ = ["Vgg19Bn"]
 
 
 class Vgg19Bn(nn.Module):
-    """The vgg19_bn network (vgg19_bn.yaml:18)."""
+    """The vgg19_bn network (vgg19_bn.yaml:19).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000, dropout_rate=0.5.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): cfg=[...],
+    batch_norm=true.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout_rate: float = 0.5) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # vgg19_bn.yaml:19
+        self.features = nn.Sequential(  # vgg19_bn.yaml:20
             nn.Conv2d(3, 64, 3, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
@@ -73,15 +79,15 @@ class Vgg19Bn(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg19_bn.yaml:28
-        self.classifier = nn.Sequential(  # vgg19_bn.yaml:31
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # vgg19_bn.yaml:29
+        self.classifier = nn.Sequential(  # vgg19_bn.yaml:32
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5),
+            nn.Dropout(p=dropout_rate),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout_rate),
+            nn.Linear(4096, num_classes),
         )
         self.init_weights()
 
@@ -96,12 +102,12 @@ class Vgg19Bn(nn.Module):
     def init_weights(self) -> None:
         """Initialise the weights by the spec's `init` rules, in order."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):  # vgg19_bn.yaml:40
+            if isinstance(module, nn.Conv2d):  # vgg19_bn.yaml:41
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.BatchNorm2d):  # vgg19_bn.yaml:43
+            if isinstance(module, nn.BatchNorm2d):  # vgg19_bn.yaml:44
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if isinstance(module, nn.Linear):  # vgg19_bn.yaml:46
+            if isinstance(module, nn.Linear):  # vgg19_bn.yaml:47
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.constant_(module.bias, val=0.0)

@@ -111,15 +111,22 @@ class Encoder(nn.Module):
 
 
 class VitB16(nn.Module):
-    """The vit_b_16 network (vit_b_16.yaml:45)."""
+    """The vit_b_16 network (vit_b_16.yaml:45).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change): patch_size=16,
+    num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072, dropout_rate=0.0,
+    attention_dropout=0.0.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv_proj = nn.Conv2d(3, 768, 16, stride=16)  # vit_b_16.yaml:45
         self.class_token = nn.Parameter(torch.zeros(1, 1, 768))  # vit_b_16.yaml:48
         self.encoder = Encoder()  # vit_b_16.yaml:50
         # vit_b_16.yaml:59
-        self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(768, 1000))]))
+        self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(768, num_classes))]))
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -60,9 +60,15 @@ class Bottleneck(nn.Module):
 
 
 class WideResnet50_2(nn.Module):
-    """The wide_resnet50_2 network (wide_resnet50_2.yaml:39)."""
+    """The wide_resnet50_2 network (wide_resnet50_2.yaml:39).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[3, 4, 6, 3], cardinality=1, base_width=64, k=2, zero_init_residual=false.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)  # wide_resnet50_2.yaml:39
         self.bn1 = nn.BatchNorm2d(64)  # wide_resnet50_2.yaml:40
@@ -125,7 +131,7 @@ class WideResnet50_2(nn.Module):
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wide_resnet50_2.yaml:47
-        self.fc = nn.Linear(2048, 1000)  # wide_resnet50_2.yaml:49
+        self.fc = nn.Linear(2048, num_classes)  # wide_resnet50_2.yaml:49
         self.init_weights()
 
     def forward(self, x: Tensor) -> Tensor:

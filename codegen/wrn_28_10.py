@@ -81,9 +81,15 @@ class WideBasic2(nn.Module):
 
 
 class Wrn28_10(nn.Module):
-    """The wrn_28_10 network (wrn_28_10.yaml:44)."""
+    """The wrn_28_10 network (wrn_28_10.yaml:44).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=10.
+
+    Baked into this file (recompile with `--set NAME=VALUE` to change):
+    depths=[4, 4, 4], k=10.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)  # wrn_28_10.yaml:44
         self.block1 = nn.Sequential(  # wrn_28_10.yaml:45
@@ -101,7 +107,7 @@ class Wrn28_10(nn.Module):
         self.bn = nn.BatchNorm2d(640)  # wrn_28_10.yaml:48
         self.relu = nn.ReLU(inplace=True)  # wrn_28_10.yaml:49
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # wrn_28_10.yaml:50
-        self.fc = nn.Linear(640, 10)  # wrn_28_10.yaml:52
+        self.fc = nn.Linear(640, num_classes)  # wrn_28_10.yaml:52
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 32, 32)

@@ -19,9 +19,12 @@ __all__ = ["Zfnet"]
 
 
 class Zfnet(nn.Module):
-    """The zfnet network (zfnet.yaml:21)."""
+    """The zfnet network (zfnet.yaml:21).
 
-    def __init__(self) -> None:
+    Constructor arguments: num_classes=1000.
+    """
+
+    def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 96, 7, stride=2, padding=1)  # zfnet.yaml:21
         self.relu1 = nn.ReLU(inplace=True)  # zfnet.yaml:22
@@ -44,7 +47,7 @@ class Zfnet(nn.Module):
         self.fc7 = nn.Linear(4096, 4096)  # zfnet.yaml:40
         self.relu7 = nn.ReLU(inplace=True)  # zfnet.yaml:41
         self.drop7 = nn.Dropout(p=0.5)  # zfnet.yaml:42
-        self.fc8 = nn.Linear(4096, 1000)  # zfnet.yaml:43
+        self.fc8 = nn.Linear(4096, num_classes)  # zfnet.yaml:43
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (N, 3, 224, 224)

@@ -26,7 +26,7 @@ from archdsl.pretrained import (
     map_state,
     resolve,
 )
-from conftest import SPECS
+from conftest import ROOT, SPECS
 from torchvision_reference import randomize
 
 
@@ -386,3 +386,8 @@ def test_weights_from_names_torchvision(cli, value, capsys):
         cli("compile", "specs/resnet18.yaml", "--weights-from", value)
     assert info.value.code == 2
     assert "is not torchvision:NAME, e.g. torchvision:IMAGENET1K_V2" in capsys.readouterr().err
+
+
+def test_the_readme_counts_the_twins():
+    readme = (ROOT / "README.md").read_text()
+    assert f"`archdsl/pretrained.py`, {len(TWINS)} of them" in readme
