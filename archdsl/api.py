@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from archdsl import zoo
 from archdsl.construct import construct
 from archdsl.diagnostics import Diagnostic, SpecError, error
 from archdsl.emit.torch_ops import Rendering, renders
@@ -20,6 +21,7 @@ from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.names import RESERVED, identifier_problem
 from archdsl.ops import OPS
 from archdsl.ops.base import Op, Params, register
+from archdsl.optional import require_torch
 from archdsl.passes import cost, inference, lint, rf, schedule, validate
 from archdsl.passes.init_rules import rule_coverage
 from archdsl.summary import summarize
@@ -93,10 +95,14 @@ def load(spec: str | os.PathLike, *, overrides: list[str] = (),
     """Load and check a spec; `overrides` are `--set` strings, `params` keyword values,
     `input` another input shape (C, H, W) than the spec's. The files the spec refers
     to (`extends:`, `spec:` blocks) must lie under `root`: by default the git
-    repository the spec is in, else its directory."""
+    repository the spec is in, else its directory. A name of the zoo ("resnet50",
+    "archdsl::resnet50") loads the packaged spec, from any directory."""
     sets = [parse_set(o) for o in overrides]
     patches = [s for s in sets if isinstance(s, Patch)]
-    parsed = load_spec(os.fspath(spec), limits, patches, ops=OPS,
+    path = zoo.resolve(os.fspath(spec))
+    if not os.path.exists(path) and (zoo.is_reference(path) or zoo.close_names(path)):
+        raise error("E0001", f"no spec file or zoo spec `{path}`", help=zoo.unknown(path))
+    parsed = load_spec(path, limits, patches, ops=OPS,
                        root=None if root is None else os.fspath(root))
     return check(parsed, [s for s in sets if isinstance(s, Override)] +
                  [python_override(k, v) for k, v in params.items()], limits, input)
@@ -134,7 +140,10 @@ def build(spec: str | os.PathLike | Architecture, *, allow_large: bool = False,
     trained on the usual form load into it through `fold_weights`. With `weights`,
     torchvision's published weights for a spec that is a torchvision network
     ("IMAGENET1K_V2", "DEFAULT" or "ResNet50_Weights.IMAGENET1K_V2"; see
-    archdsl.pretrained), read through torch's hub cache and downloaded once."""
+    archdsl.pretrained), read through torch's hub cache and downloaded once.
+    `spec` may be a zoo name, and `params` override the spec's: build("resnet50",
+    num_classes=10)."""
+    require_torch("archdsl.build")
     arch = _architecture(spec, params)
     if weights is not None:
         return _pretrained(arch, weights, allow_large, inference)

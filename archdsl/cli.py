@@ -19,8 +19,10 @@ import sys
 from archdsl import commands
 from archdsl.commands import EXIT_INVALID, EXIT_USAGE, UsageError
 from archdsl.diagnostics import SpecError, WeightsError
+from archdsl.optional import MissingDependency
 from archdsl.outputs import Interrupted, OutputError
 from archdsl.summary import CONVENTIONS
+from archdsl.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     """The command's exit code, its errors printed."""
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, MissingDependency) as exc:
         print(f"archdsl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OutputError as exc:
@@ -79,10 +81,11 @@ def _silence_stdout() -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archdsl", description="Check, cost and compile architecture specs.")
+    parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("compile", help="generate PyTorch source (and TorchScript) from a spec")
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     p.add_argument("-o", "--output", help="write the source here (- for standard output); "
                    "without -o the source goes to codegen/<spec file name>.py, but only "
                    "when no --weights, --torchscript or --onnx is asked for")
@@ -138,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="cost, shapes and receptive fields, per layer",
                        description=CONVENTIONS, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     _add_input(p)
     p.add_argument("--batch", type=_positive, default=1, metavar="N",
                    help="batch size for memory and MACs (default 1)")
@@ -149,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=commands.summary)
 
     p = sub.add_parser("graph", help="draw the graph (dot, mermaid or svg)")
-    p.add_argument("spec", help="the spec file")
+    p.add_argument("spec", help="the spec file, or a zoo name (archdsl list)")
     p.add_argument("--format", choices=["dot", "mermaid", "svg"], default="dot")
     p.add_argument("-o", "--output", help="write to this file (default, or -: stdout)")
     p.add_argument("--depth", type=_positive, metavar="N",
@@ -180,6 +183,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.set_defaults(run=commands.schema)
+
+    p = sub.add_parser("list", help="the specs of the zoo: name, params, MACs, reference")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=commands.list_)
     return parser
 
 

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from archdsl import zoo
 from archdsl.diagnostics import (
     Diagnostic,
     SpecError,
@@ -24,6 +25,7 @@ from archdsl.diagnostics import (
     render_json,
     render_text,
 )
+from archdsl.optional import require_torch
 from archdsl.outputs import STDOUT, Outputs
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -43,6 +45,10 @@ def compile_(args) -> int:
     if loads and not (args.weights or args.torchscript or args.onnx):
         raise UsageError(f"{loads} needs --weights, --torchscript or --onnx to save the "
                          "result in")
+    if args.torchscript or args.weights or args.onnx:
+        flag, extra = ("--torchscript", "torch") if args.torchscript else \
+            ("--onnx", "onnx") if args.onnx else ("--weights", "torch")
+        require_torch(flag, extra)
     if args.onnx:  # before anything is built: the example input is allocated in full
         from archdsl.export import check_example
 
@@ -76,7 +82,7 @@ def _compile_outputs(args, trained) -> tuple[Outputs, str | None]:
         outputs.read(args.init_from, f"the --init-from file {args.init_from}")
     source = None
     if args.output or not (args.weights or args.torchscript or args.onnx):
-        source = args.output or str(Path("codegen") / f"{Path(args.spec).stem}.py")
+        source = args.output or str(Path("codegen") / f"{Path(zoo.resolve(args.spec)).stem}.py")
         outputs.add("-o", source, stdout=True, make_parent=not args.output)
     for flag, path in (("--weights", args.weights), ("--torchscript", args.torchscript),
                        ("--onnx", args.onnx)):
@@ -321,7 +327,7 @@ def report(args) -> int:
         raise UsageError("report takes one spec, or two (a diff); more need --compare")
     archs = [load(_existing_file(s), overrides=args.overrides, input=args.input)
              for s in args.specs]
-    output = args.output or f"{Path(args.specs[-1]).stem}.report.html"
+    output = args.output or f"{Path(zoo.resolve(args.specs[-1])).stem}.report.html"
     outputs = Outputs()
     for arch in archs:
         _reading(arch, into=outputs)
@@ -359,7 +365,10 @@ def print_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 def _existing_file(path: str) -> str:
     if not os.path.isfile(path):
-        raise UsageError(f"no such spec file: {path}")
+        found = zoo.path(path) if zoo.is_reference(path) or not os.path.exists(path) else None
+        if found is None:
+            raise UsageError(f"no such spec file or zoo name: {path} ({zoo.unknown(path)})")
+        return str(found)
     return path
 
 
@@ -379,6 +388,8 @@ def _spec_files(paths: list[str]) -> Iterator[str]:
                 yield str(found)
         elif os.path.isfile(path):
             yield path
+        elif zoo.path(path) is not None:  # a zoo name: `archdsl check resnet50`
+            yield str(zoo.path(path))
         else:
             raise UsageError(f"no such file or directory: {path}")
 
@@ -403,3 +414,12 @@ def _loaded_or_none(path: str):
         return load(path)
     except SpecError:
         return None
+
+
+def list_(args) -> int:
+    """`archdsl list`: the specs of the zoo, with their size, cost and reference."""
+    from archdsl.catalog import render, rows
+
+    table = rows()
+    print(json.dumps(table, indent=2) if args.json else render(table))
+    return EXIT_OK

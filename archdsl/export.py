@@ -10,6 +10,7 @@ from pathlib import Path
 
 from archdsl.diagnostics import error
 from archdsl.limits import DEFAULT_LIMITS, Limits
+from archdsl.optional import require_torch
 from archdsl.source import Span
 
 # The torch.export-based exporter (torch.onnx.export(..., dynamo=True)) writes its
@@ -52,6 +53,7 @@ def export_onnx(model_or_arch, path: str | os.PathLike, *, input_shape=None,
     so a failed export leaves nothing half-written. A model whose weights pass the 2 GiB
     protobuf limit gets its weights in `<path>.data` beside it (onnx external data).
     """
+    require_torch("ONNX export", "onnx")
     import torch
 
     model, input_shape = _model_and_shape(model_or_arch, input_shape, dynamic_batch)

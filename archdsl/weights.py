@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from archdsl.diagnostics import WeightsError
 from archdsl.graph import Graph
+from archdsl.optional import require_torch
 
 # Training wrappers name the wrapped network as an attribute, which prefixes every key
 # of the state_dict they save.
@@ -92,6 +93,7 @@ def transfer(state_dict: dict, model) -> WeightReport:
     shape differs or that is refused is reported, never loaded. Keys prefixed by a
     training wrapper (`module.`, `_orig_mod.`) are read without the prefix. Raises
     WeightsError when no tensor loads."""
+    require_torch("archdsl.transfer")
     import torch
 
     own = model.state_dict()
@@ -216,6 +218,7 @@ def read_state_dict(path: str) -> tuple[dict, list[str]]:
     under `state_dict`, `model_state_dict` or `model`) with weights_only=True, and
     TorchScript archives; strips the key prefixes training wrappers add. Anything
     else is a WeightsError whose one-line message says what the file is instead."""
+    require_torch("reading weights")
     head = _head(path)
     kind = _zip_kind(path) if head.startswith(b"PK\x03\x04") else None
     if kind == "torchscript":

@@ -20,11 +20,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 # The units of the package (its top-level modules and subpackages), lowest first.
 # A module may import its own unit and the units above it, never one below.
 LAYERS: tuple[str, ...] = (
+    "version",      # the package's version
     "source",       # source text, spans, positions
     "limits",       # the bounds a spec must stay within
+    "optional",     # the features that need torch, and the error without it
     "tensor",       # tensor types: shapes and kinds
     "names",        # identifier rules and the reserved names
     "diagnostics",  # the one Diagnostic type and its rendering
+    "zoo",          # the packaged specs, by name and archdsl::NAME
     "lang",         # the spec front end: YAML, grammar, expressions, schema
     "ops",          # op classes: parameters, shape, cost, receptive field, traits
     "graph",        # the IR: nodes, scopes, typed metadata
@@ -41,6 +44,7 @@ LAYERS: tuple[str, ...] = (
     "export",       # TorchScript and ONNX files
     "sweep",        # grids of parameter values and their costs
     "report",       # the HTML report: graph views laid out by Graphviz, spec, costs
+    "catalog",      # the zoo's table (archdsl list)
     "outputs",      # the files a command writes: refused or written all or nothing
     "commands",     # what each command line verb does
     "cli",          # argument parsing, exit codes

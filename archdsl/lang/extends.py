@@ -7,8 +7,9 @@ Every value keeps the span of the file it came from, so a diagnostic points at
 the parent or the child, whichever wrote the culprit.
 
 A spec reads other files only inside its root (the top spec's repository or
-directory by default), and shows no text of a file that does not read as a
-spec: a reference to anything else is an error at the reference.
+directory by default) or in the zoo (`extends: archdsl::resnet50`), and shows no
+text of a file that does not read as a spec: a reference to anything else is an
+error at the reference.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from archdsl import zoo
 from archdsl.diagnostics import CODES, SpecError, error
 from archdsl.lang.patch import VERBS, Patch, apply, parse_path
 from archdsl.lang.records import validate
@@ -82,9 +84,11 @@ def resolve(data: dict, table: SpanTable, path: str, limits: Limits, root: str,
                         help="patches change a parent spec: add `extends: parent.yaml`")
         return data, table, ()
     reference, where = data["extends"], table.value(("extends",))
-    if not isinstance(reference, str) or not reference.endswith((".yaml", ".yml")):
-        raise error("E0202", "`extends` names a spec file (.yaml), relative to this one",
-                    where, help="e.g. `extends: resnet50.yaml`")
+    if not isinstance(reference, str) or not (reference.endswith((".yaml", ".yml")) or
+                                              zoo.is_reference(reference)):
+        raise error("E0202", "`extends` names a spec file (.yaml), relative to this one, "
+                    "or a spec of the zoo", where,
+                    help="e.g. `extends: resnet50.yaml` or `extends: archdsl::resnet50`")
     parent_path, real = confined(reference, path, root, where, "extends")
     here = os.path.realpath(path) if os.path.exists(path) else path
     chain = chain + (here,)
@@ -118,14 +122,24 @@ def default_root(path: str) -> str:
 def confined(reference: str, path: str, root: str, where: Span, key: str
              ) -> tuple[str, str]:
     """The file that `reference` (the value of `key`, at `where`) names, relative to
-    the spec at `path`: as shown in diagnostics, and its real path, inside `root`."""
+    the spec at `path`: as shown in diagnostics, and its real path, inside `root`.
+
+    `archdsl::NAME` names a spec of the zoo, from anywhere; the zoo's files are the
+    package's own, so they and the files they name need not lie under `root`."""
+    if zoo.is_reference(reference):
+        found = zoo.path(reference)
+        if found is None:
+            raise error("E0001", f"the zoo has no spec `{zoo.name_of(reference)}`", where,
+                        label="not a spec of the zoo", help=zoo.unknown(reference))
+        return str(found), os.path.realpath(found)
     if os.path.isabs(reference) or reference.startswith("~") or "\\" in reference:
         raise error("E0203", f"`{key}` takes a path relative to this spec", where,
                     help="write it relative to the spec's directory, with `/`, e.g. "
                          "`resnet50.yaml`")
     shown = os.path.join(os.path.dirname(path), reference)
     real = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(path)), reference))
-    if os.path.commonpath([root, real]) != root:
+    trusted = zoo.contains(path) and zoo.contains(real)  # the zoo naming its own files
+    if os.path.commonpath([root, real]) != root and not trusted:
         raise error("E0203", f"`{reference}` is outside the root {root}", where,
                     label="names a file outside the root",
                     help="specs read files under the root only (the top spec's repository, "

@@ -6,6 +6,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
+from archdsl import zoo
 from archdsl.diagnostics import Diagnostic, SpecError, error, gathered
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
@@ -265,7 +266,9 @@ def _spec_block(name: str, record: BlockRecord, path: str, table: SpanTable, lim
     """A block that is the network of the spec file `record.spec`, cut `until` a layer."""
     here = ("blocks", name)
     where = table.value(here + ("spec",))
-    _, target = extends.confined(record.spec, path, root, where, "spec")
+    # A block inherited from a zoo spec (`extends: archdsl::…`) names a file beside it.
+    origin = where.source.path if zoo.contains(where.source.path) else path
+    _, target = extends.confined(record.spec, origin, root, where, "spec")
     if target in _LOADING:
         raise error("E0503", f"`{record.spec}` is already being loaded: spec blocks form a "
                     "cycle", where)

@@ -181,7 +181,8 @@ class BlockRecord(Record):
     branches: Any = Field(None, description="With `merge`: shorthand for "
                                             "`body: {branches: …, merge: …}`.")
     merge: ExprData = Field(None, description="See `branches`.")
-    spec: str | None = Field(None, description="Another spec, relative to this file, whose "
+    spec: str | None = Field(None, description="Another spec, relative to this file (or "
+                                               "`archdsl::NAME` from the zoo), whose "
                                                "network is the block; its params are the "
                                                "block's keyword arguments.")
     until: str | None = Field(None, description="With `spec`: its network's layers up to "
@@ -215,7 +216,8 @@ class SpecRecord(Record):
 
     archdsl: Literal[1] = Field(description="The version of the spec format.")
     extends: str | None = Field(
-        None, description="A parent spec, relative to this file: its data, with this "
+        None, description="A parent spec, relative to this file, or a spec of the zoo "
+                          "(`archdsl::resnet50`): its data, with this "
                           "spec's keys on top (params and blocks merged by name), then "
                           "`patch`.")
     patch: list[dict[str, Any]] | None = Field(
