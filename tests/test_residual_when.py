@@ -176,7 +176,7 @@ def test_torchscript_runs_both_kinds_of_instance():
 
 
 @pytest.mark.parametrize("when, found", [("1", "an int 1"), ("2.5", "a float 2.5"),
-                                         ("in_shape", "a list (8, 16, 16)")])
+                                         ("in_shape", "a list [8, 16, 16]")])
 def test_when_must_be_a_bool(when, found):
     with pytest.raises(SpecError) as info:
         network(when=when)
