@@ -189,8 +189,9 @@ def rename_mutation(data: object, rng: random.Random) -> object:
     choices = ["layer", "block", "name"] + (["type", "field", "duplicate", "drop"]
                                             if fields else [])
     choice = rng.choice(choices)
-    if choice == "block" and isinstance(data.get("blocks"), dict) and data["blocks"]:
-        old = rng.choice(sorted(k for k in data["blocks"] if isinstance(k, str)) or [""])
+    if choice == "block":
+        blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+        old = rng.choice(sorted(k for k in blocks if isinstance(k, str)) or [""])
         return _replace_word(data, old, rng.choice(GENERATED_BLOCK_NAMES)) if old else data
     if choice == "layer":
         layers = _layer_names(data)
