@@ -114,11 +114,15 @@ def test_the_property_catches_what_it_should(tmp_path):
     path.write_text(TINY.format(**DEFAULTS))
     arch = archdsl.load(path)
     assert fuzz_build.build_problem(arch) == ""
-    arch.emitted = type(arch.emitted)(arch.source.replace("-> NetOutputs:", "-> Tensor:", 1),
-                                      arch.emitted.class_name, arch.emitted.line_map)
+    emitted = arch.emitted
+
+    def edited(old: str, new: str):
+        return type(emitted)(emitted.source.replace(old, new, 1), emitted.class_name,
+                             emitted.line_map)
+
+    arch.emitted = edited("-> NetOutputs:", "-> Tensor:")  # forward's declared type
     assert fuzz_build.build_problem(arch).startswith("script:")
-    arch.emitted = type(arch.emitted)(arch.source.replace("super().__init__()", "super().__init__(1)", 1),
-                                      arch.emitted.class_name, arch.emitted.line_map)
+    arch.emitted = edited("super().__init__()", "super().__init__(1)")
     assert fuzz_build.build_problem(arch, script=False).startswith("build:")
 
 
