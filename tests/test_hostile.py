@@ -120,6 +120,38 @@ CASES: dict[str, tuple[str | bytes, str]] = {
 }
 
 
+# ------------------------------------------- check ⇒ build: names of the generated file
+# A spec name that would collide with one the generated file uses is refused here, or
+# renamed by the emitter (tests/test_check_build.py builds, runs and scripts those).
+
+_HEADS = (HEAD + "blocks:\n  head: {body: [gap, flatten, linear(4)]}\n"
+          "network:\n  - conv(8, 3)\n  - aux1: {auxiliary: head}\n  - gap\n  - flatten\n"
+          "  - linear(10)\n")
+CASES.update({
+    "an outputs field returned twice": (
+        _HEADS + "outputs: {name: NetOutputs, fields: {logits: network, aux: aux1, "
+        "again: network}}\n", "E0306"),
+    "no outputs field for the network": (
+        _HEADS + "outputs: {name: NetOutputs, fields: {aux: aux1}}\n", "E0201"),
+    "no outputs fields": (_HEADS + "outputs: {name: NetOutputs, fields: {}}\n", "E0201"),
+    "outputs type named Tensor": (
+        _HEADS + "outputs: {name: Tensor, fields: {logits: network, aux: aux1}}\n", "E0210"),
+    "outputs type named super": (
+        _HEADS + "outputs: {name: super, fields: {logits: network, aux: aux1}}\n", "E0210"),
+    "outputs type named like the network's class": (
+        _HEADS + "outputs: {name: Net, fields: {logits: network, aux: aux1}}\n", "E0210"),
+    "outputs field starting with _": (
+        _HEADS + "outputs: {name: NetOutputs, fields: {_fields: network, aux: aux1}}\n",
+        "E0210"),
+    "a layer named like a generated method": (
+        HEAD + "network:\n  - eager_outputs: conv(8, 3)\n", "E0210"),
+    "a layer named forward": (HEAD + "network:\n  - forward: conv(8, 3)\n", "E0210"),
+    "a layer named __init__": (HEAD + "network:\n  - __init__: conv(8, 3)\n", "E0210"),
+    "a block named like an op's helper": (
+        HEAD + "blocks:\n  drop_path: {body: [relu]}\nnetwork: [drop_path]\n", "E0210"),
+})
+
+
 def _located(diagnostic, path) -> bool:
     span = diagnostic.span
     if span is None or span.file != str(path):

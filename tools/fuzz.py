@@ -7,15 +7,24 @@ random YAML) and runs the whole front end on it:
 
     archdsl.load (check) -> arch.summary() -> arch.source (compile_source)
 
+and, with --build, every case that check accepts is built on the meta device,
+run in eval and training mode, and scripted with TorchScript
+(fuzz_build.build_problem): check ⇒ build. A tenth of the cases rename a block,
+a layer or an outputs field to a name the generated file uses, or duplicate or
+drop an outputs field (fuzz_build.rename_mutation).
+
 An outcome is `ok`, `SpecError <code>` (the first diagnostic's code: the
 expected way to fail), or a failure: an uncaught exception, a case that takes
 longer than --timeout seconds, a diagnostic without a span or with one outside
 the file, an internal error (E0900), or generated source that does not parse or
-calls what the emitter does not write. Each failing input is saved under --out.
+calls what the emitter does not write, and with --build a valid case that does not
+build, run or script. Each failing input is saved under --out, and the first few
+are printed with the seed and index that make them again (--index).
 
-    .venv/bin/python tools/fuzz.py --cases 100000 --jobs 2
-    .venv/bin/python tools/fuzz.py --cases 2000 --build     # and run each small valid one
-    .venv/bin/python tools/fuzz.py --replay fuzz-failures/case-123.yaml
+    .venv/bin/python tools/fuzz.py --cases 100000 --jobs 2 --build
+    .venv/bin/python tools/fuzz.py --cases 2000             # the front end alone: faster
+    .venv/bin/python tools/fuzz.py --replay fuzz-failures/case-0-123-vgg11.yaml --build
+    .venv/bin/python tools/fuzz.py --seed 0 --index 123 --build    # case 123, made again
 """
 
 from __future__ import annotations
@@ -38,6 +47,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from fuzz_build import Scripted, build_problem, rename_mutation  # noqa: E402
 
 import archdsl  # noqa: E402
 from archdsl.diagnostics import SpecError, render_github, render_json, render_text  # noqa: E402
@@ -252,7 +264,12 @@ def random_yaml(rng: random.Random, vocab: list[str], depth: int = 0) -> object:
 def make_case(base: str, rng: random.Random) -> bytes:
     """A mutated spec (bytes: a few cases are not UTF-8 at all)."""
     kind = rng.random()
-    if kind < 0.5:
+    if kind < 0.1:  # names the generated file uses: valid specs, for --build
+        data, _ = load_yaml(base, "<base>")
+        for _ in range(rng.choice((1, 1, 2))):
+            data = rename_mutation(data, rng)
+        text = _dump(data)
+    elif kind < 0.5:
         data, _ = load_yaml(base, "<base>")
         for _ in range(rng.choice((1, 1, 2, 3))):
             data = mutate_data(data, rng)
@@ -330,15 +347,17 @@ def source_problem(source: str) -> str:
         return f"the generated source does not parse: {exc}"
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     defined = set(classes)
+    values = set()  # arguments and locals: the code's own values, whose methods it may call
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             defined |= {a.asname or a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.FunctionDef):
             defined.add(node.name)
         elif isinstance(node, ast.arg):
-            defined.add(node.arg)
+            values.add(node.arg)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            defined.add(node.id)
+            values.add(node.id)
+    defined |= values
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in defined | BUILTIN_NAMES:
             return f"the name `{node.id}` is neither defined nor a builtin the emitter uses"
@@ -353,7 +372,7 @@ def source_problem(source: str) -> str:
                 return f"unexpected call of `{func.id}`"
             root = _root(func)
             if isinstance(func, ast.Attribute) and isinstance(root, ast.Name) and \
-                    root.id not in CALLABLE_ROOTS | classes:
+                    root.id not in CALLABLE_ROOTS | classes | values:
                 return f"unexpected call `{ast.unparse(func)}`"
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and \
                 node.attr != "__init__":  # super().__init__()
@@ -363,29 +382,14 @@ def source_problem(source: str) -> str:
     return ""
 
 
-def run_built(arch) -> str:
-    """Build a small checked network and run it in eval and training mode: why that
-    fails, or ''. (Checking never imports torch; this does.)"""
-    import torch
-
-    if arch.param_count > 2_000_000 or arch.graph.shape(arch.graph.output).numel > 10**6:
-        return ""
-    model = archdsl.build(arch)
-    x = torch.randn(2, *arch.graph.shape("<input>").dims)
-    for training in (False, True):
-        out = model.train(training)(x)
-        out = out if isinstance(out, torch.Tensor) else out[0]
-        if tuple(out.shape[1:]) != arch.graph.shape(arch.graph.output).dims:
-            return f"output {tuple(out.shape)}, statically {arch.graph.shape(arch.graph.output)}"
-    return ""
-
-
-def run_case(path: str, timeout: float = 2.0, build: bool = False) -> tuple[str, str]:
+def run_case(path: str, timeout: float = 2.0, build: bool = False,
+             scripted: Scripted | None = None) -> tuple[str, str]:
     """(outcome, detail): outcome is `ok`, `SpecError <code>` or `FAIL <kind>`.
 
     The time limit is on the CPU time the case uses (so that other work on the
     machine does not make a case look hung), with a wall-clock limit ten times as long.
-    With `build`, a valid case is also built and run (without a time limit)."""
+    With `build`, a valid case is also built, run and scripted, without a time limit
+    (`ok (built)`); given `scripted`, only if no case before had its structure."""
     signal.signal(signal.SIGPROF, _on_alarm)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_PROF, timeout)
@@ -415,19 +419,18 @@ def run_case(path: str, timeout: float = 2.0, build: bool = False) -> tuple[str,
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-    if build and outcome == "ok":
-        try:
-            problem = run_built(arch)
-        except Exception as exc:
-            problem = "".join(traceback.format_exception(exc)[-4:])
-        if problem:
-            return "FAIL build", problem
     for d in diagnostics:
         if d.code == "E0900":
             return "FAIL internal error", d.render()
         problem = span_problem(d)
         if problem:
             return f"FAIL bad span {d.code}", f"{problem}\n{d.render()}"
+    if build and outcome == "ok":
+        script = scripted is None or scripted.first(arch.source)
+        problem = build_problem(arch, script)
+        if problem:
+            return f"FAIL {problem.split(':')[0]}", problem
+        outcome = "ok (built, scripted)" if script else "ok (built; structure scripted before)"
     return outcome, detail
 
 
@@ -438,9 +441,16 @@ def _bases() -> list[tuple[str, str]]:
     return [(p.stem, p.read_text()) for p in sorted((ROOT / "specs").glob("*.yaml"))]
 
 
+def _case(seed: int, index: int, bases: list[tuple[str, str]]) -> tuple[str, bytes]:
+    """Case `index` of `seed`: the name of the spec it mutates, and its text."""
+    name, base = bases[index % len(bases)]  # every spec in turn
+    return name, make_case(base, random.Random(f"{seed}-{index}"))
+
+
 def _worker(args) -> tuple[collections.Counter, list, float]:
-    seed, start, count, timeout, out_dir, build = args
+    seed, start, count, timeout, out_dir, build, seen = args
     bases = _bases()
+    scripted = Scripted(seen)
     outcomes: collections.Counter = collections.Counter()
     failures = []
     slowest = 0.0
@@ -449,13 +459,11 @@ def _worker(args) -> tuple[collections.Counter, list, float]:
             Path(tmp, f"{other}.yaml").write_text(text)
         path = os.path.join(tmp, "fuzz-case.yaml")
         for index in range(start, start + count):
-            rng = random.Random(f"{seed}-{index}")
-            name, base = bases[index % len(bases)]  # every spec in turn
-            case = make_case(base, rng)
+            name, case = _case(seed, index, bases)
             with open(path, "wb") as f:
                 f.write(case)
             began = time.process_time()
-            outcome, detail = run_case(path, timeout, build)
+            outcome, detail = run_case(path, timeout, build, scripted)
             slowest = max(slowest, time.process_time() - began)
             outcomes[outcome] += 1
             if outcome.startswith("FAIL"):
@@ -463,8 +471,16 @@ def _worker(args) -> tuple[collections.Counter, list, float]:
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 saved.write_bytes(case)
                 saved.with_suffix(".txt").write_text(f"{outcome}\n{detail}\n")
-                failures.append((str(saved), outcome))
+                failures.append((index, str(saved), outcome))
     return outcomes, failures, slowest
+
+
+def _show(seed: int, index: int, path: str, outcome: str, build: bool) -> None:
+    """A failing case, as text that makes it again."""
+    again = f"tools/fuzz.py --seed {seed} --index {index}" + (" --build" if build else "")
+    print(f"--- {outcome}: seed {seed}, case {index} (`{again}`), saved as {path}:")
+    print(Path(path).read_bytes().decode("utf-8", errors="backslashreplace").rstrip())
+    print(Path(path).with_suffix(".txt").read_text().rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,25 +492,45 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU seconds a case may take before it counts as a hang")
     parser.add_argument("--out", default="fuzz-failures", help="where failing inputs go")
     parser.add_argument("--build", action="store_true",
-                        help="also build each small valid case and run it (imports torch)")
+                        help="also build each valid case on the meta device, run it and "
+                             "script it (imports torch)")
     parser.add_argument("--replay", metavar="FILE", help="run one saved case and show it")
+    parser.add_argument("--index", type=int, help="make case INDEX of --seed, show and run it")
     args = parser.parse_args(argv)
-    if args.replay:
-        outcome, detail = run_case(args.replay, args.timeout, args.build)
+    if args.replay or args.index is not None:
+        if args.replay:
+            path = args.replay
+        else:
+            path = os.path.join(tempfile.mkdtemp(), "fuzz-case.yaml")
+            for other, text in _bases():
+                Path(path).with_name(f"{other}.yaml").write_text(text)
+            name, case = _case(args.seed, args.index, _bases())
+            Path(path).write_bytes(case)
+            print(f"--- case {args.index} of seed {args.seed}, from {name}.yaml:")
+            print(case.decode("utf-8", errors="backslashreplace").rstrip(), "---", sep="\n")
+        outcome, detail = run_case(path, args.timeout, args.build)
         print(outcome, detail, sep="\n")
         return 1 if outcome.startswith("FAIL") else 0
 
     began = time.perf_counter()
     chunk = 200
+    context = multiprocessing.get_context("fork")
+    if args.build:
+        import torch  # noqa: F401  (once, before the workers fork)
+    manager = context.Manager() if args.build else None
+    seen = manager.dict() if manager else None  # structures scripted, across workers
     tasks = [(args.seed, start, min(chunk, args.cases - start), args.timeout, args.out,
-              args.build) for start in range(0, args.cases, chunk)]
+              args.build, seen) for start in range(0, args.cases, chunk)]
     totals: collections.Counter = collections.Counter()
     failures, slowest = [], 0.0
-    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+    # With --build a worker lasts one task: what TorchScript compiles stays in memory.
+    with context.Pool(args.jobs, maxtasksperchild=1 if args.build else None) as pool:
         for outcomes, failed, slow in pool.imap_unordered(_worker, tasks):
             totals.update(outcomes)
             failures += failed
             slowest = max(slowest, slow)
+    if manager:
+        manager.shutdown()
     wall = time.perf_counter() - began
     failed = sum(n for k, n in totals.items() if k.startswith("FAIL"))
     print(f"{sum(totals.values())} cases from {len(_bases())} specs, seed {args.seed}, "
@@ -503,8 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     for outcome, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{n:8d}  {outcome}")
     print(f"{failed} failures" + (f", inputs saved under {args.out}/" if failed else ""))
-    for path, outcome in failures[:20]:
-        print(f"  {outcome}: {path}")
+    failures.sort()
+    for index, path, outcome in failures[:3]:
+        _show(args.seed, index, path, outcome, args.build)
+    for index, path, outcome in failures[3:20]:
+        print(f"  {outcome}: seed {args.seed}, case {index}: {path}")
     return 1 if failed else 0
 
 

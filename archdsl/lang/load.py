@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from archdsl import zoo
-from archdsl.diagnostics import Diagnostic, SpecError, error, gathered
+from archdsl.diagnostics import Diagnostic, Label, SpecError, error, gathered
 from archdsl.lang import expr as ast
 from archdsl.lang import extends
 from archdsl.lang.evaluate import BUILTINS, CONSTANTS, STAGE, suggest, suggest_op
@@ -214,7 +214,24 @@ def _outputs(record, table: SpanTable, network: str) -> OutputsDecl:
             raise error("E0210", f"the `outputs` field `{field}` starts with `_`",
                         table.key(path + ("fields", field)),
                         help="name the field without a leading `_`")
+    _check_output_sources(record.fields, path + ("fields",), table)
     return OutputsDecl(record.name, tuple(record.fields.items()), table.key(path))
+
+
+def _check_output_sources(fields: dict[str, str], path: tuple, table: SpanTable) -> None:
+    """Each value is returned by one field, and the main output (`network`) by one: in
+    eval mode the network returns that field's value alone."""
+    first: dict[str, str] = {}
+    for field, source in fields.items():
+        if source in first:
+            raise error("E0306", f"the `outputs` fields `{first[source]}` and `{field}` both "
+                        f"return `{source}`", table.value(path + (field,)),
+                        labels=(Label(table.value(path + (first[source],)), "first here"),),
+                        help="return each output once")
+        first[source] = field
+    if "network" not in first:
+        raise error("E0201", "no `outputs` field returns `network`, the main output",
+                    table.value(path), help="add a field for it, e.g. `logits: network`")
 
 
 def _init(path: tuple, record, raw: dict, parser: ItemParser, table: SpanTable,

@@ -1,0 +1,182 @@
+"""check ⇒ build: every spec that `check` accepts builds, runs and scripts.
+
+The property is tools/fuzz_build.build_problem: build on the meta device, run in
+eval and training mode with the shapes `check` inferred, script with TorchScript
+and run the scripted module. It holds for the small specs of the library, for
+specs whose names collide with the generated file's own (tests/test_namespace.py
+has more), and for fuzzer mutations of small specs that `check` accepts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archdsl
+from archdsl.diagnostics import SpecError
+from conftest import ROOT, SPECS
+
+for _name in ("fuzz_build", "fuzz"):
+    _spec = importlib.util.spec_from_file_location(_name, ROOT / "tools" / f"{_name}.py")
+    sys.modules[_name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_name])
+fuzz, fuzz_build = sys.modules["fuzz"], sys.modules["fuzz_build"]
+
+SMALL = ["lenet5", "nin_cifar10", "vgg11", "squeezenet1_1", "resnet18", "googlenet",
+         "unet", "resnet50_fpn", "fractalnet_cifar10", "shufflenet_v2_x1_0", "swin_t"]
+
+TINY = """\
+archdsl: 1
+name: {name}
+input: [3, 16, 16]
+blocks:
+  head:
+    body: [gap, flatten, {{fc: linear(4)}}]
+  {block}:
+    body: [conv(8, 3), relu]
+network:
+  - c1: conv(8, 3)
+  - {block}
+  - {aux}: {{auxiliary: head}}
+  - {layer}: {{residual: {{body: [conv(8, 3)], drop_path: 0.8}}}}
+  - gap
+  - flatten
+  - fc: linear(10)
+outputs:
+  name: {outputs}
+  fields: {fields}
+"""
+DEFAULTS = {"name": "tiny", "block": "blk", "aux": "aux1", "layer": "l1",
+            "outputs": "NetOutputs", "fields": "{logits: network, aux: aux1}"}
+
+# Names of the generated file (a helper class, an import, a generated method, the
+# network's class) given to each kind of spec name.
+HOSTILE = [
+    ("block", "drop_path"), ("block", "tensor"), ("block", "tiny"), ("block", "net_outputs"),
+    ("block", "forward"), ("block", "eager_outputs"), ("block", "named_tuple"),
+    ("block", "optional"), ("layer", "forward"), ("layer", "eager_outputs"),
+    ("layer", "DropPath"), ("layer", "Tensor"), ("layer", "super"), ("layer", "out"),
+    ("layer", "aux"), ("aux", "torch"), ("aux", "Tensor"), ("aux", "x"), ("aux", "out"),
+    ("aux", "NetOutputs"), ("name", "tensor"), ("name", "drop_path"), ("name", "net_outputs"),
+    ("name", "named_tuple"), ("outputs", "DropPath"), ("outputs", "Net"),
+    ("outputs", "Tensor"), ("outputs", "Tiny"), ("outputs", "Head"),
+    ("fields", "{Tensor: network, torch: aux1}"), ("fields", "{super: network, Tiny: aux1}"),
+    ("fields", "{forward: network, NetOutputs: aux1}"), ("fields", "{x: aux1, self: network}"),
+    ("fields", "{logits: network, aux: aux1, again: network}"),
+    ("fields", "{aux: aux1, aux2: aux1, logits: network}"), ("fields", "{aux: aux1}"),
+    ("fields", "{}"), ("fields", "{logits: network}"),
+]
+
+
+def _accepted(path: Path):
+    """The checked architecture, or None where check refuses the spec (located)."""
+    try:
+        return archdsl.load(path)
+    except SpecError as exc:
+        span = exc.diagnostics[0].span
+        assert span is not None and 1 <= span.line <= len(path.read_text().splitlines())
+        return None
+
+
+@pytest.mark.parametrize("which,value", HOSTILE, ids=[f"{w}={v}" for w, v in HOSTILE])
+def test_a_hostile_name_is_refused_or_builds(tmp_path, which, value):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(**dict(DEFAULTS, **{which: value})))
+    arch = _accepted(path)
+    if arch is not None:
+        assert fuzz_build.build_problem(arch) == ""
+
+
+@pytest.mark.parametrize("fields,code", [
+    ("{logits: network, aux: aux1, again: network}", "E0306"),
+    ("{aux: aux1, aux2: aux1, logits: network}", "E0306"),
+    ("{aux: aux1}", "E0201"),
+])
+def test_duplicate_and_missing_output_fields_are_refused(tmp_path, fields, code):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(**dict(DEFAULTS, fields=fields)))
+    with pytest.raises(SpecError) as caught:
+        archdsl.load(path)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == code and diagnostic.span.line == 19
+
+
+def test_the_property_catches_what_it_should(tmp_path):
+    """build_problem fails where it should (so that a pass means something)."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(**DEFAULTS))
+    arch = archdsl.load(path)
+    assert fuzz_build.build_problem(arch) == ""
+    emitted = arch.emitted
+
+    def edited(old: str, new: str):
+        return type(emitted)(emitted.source.replace(old, new, 1), emitted.class_name,
+                             emitted.line_map)
+
+    arch.emitted = edited("-> NetOutputs:", "-> Tensor:")  # forward's declared type
+    assert fuzz_build.build_problem(arch).startswith("script:")
+    arch.emitted = edited("super().__init__()", "super().__init__(1)")
+    assert fuzz_build.build_problem(arch, script=False).startswith("build:")
+
+
+def test_a_structure_is_scripted_once():
+    scripted = fuzz_build.Scripted()
+    source = 'class A:\n    """Doc."""\n\n    def f(self):\n        return 3  # three\n'
+    assert scripted.first(source)
+    assert not scripted.first(source.replace("3", "7").replace("Doc.", "Other."))
+    assert scripted.first(source.replace("3", "3.0"))  # a float scripts otherwise
+
+
+def test_the_rename_mutation_keeps_references(tmp_path):
+    from archdsl.lang.yamlload import load_yaml
+
+    data, _ = load_yaml(TINY.format(**DEFAULTS), "<tiny>")
+    renamed = fuzz_build._replace_word(data, "aux1", "Tensor")
+    assert renamed["network"][2] == {"Tensor": {"auxiliary": "head"}}
+    assert renamed["outputs"]["fields"] == {"logits": "network", "aux": "Tensor"}
+    rng = random.Random(0)
+    kinds = {repr(fuzz_build.rename_mutation(load_yaml(TINY.format(**DEFAULTS), "t")[0], rng))
+             for _ in range(40)}
+    assert len(kinds) > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMALL)
+def test_a_library_spec_builds_runs_and_scripts(name):
+    assert fuzz_build.build_problem(archdsl.load(SPECS / f"{name}.yaml")) == ""
+
+
+# ------------------------------------------------------------- mutated specs, as the fuzzer
+
+BASES = {path.stem: path.read_text() for path in [
+    SPECS / "lenet5.yaml", SPECS / "googlenet.yaml", SPECS / "squeezenet1_1.yaml",
+    ROOT / "tests" / "specs" / "kitchen_sink.yaml", SPECS / "resnet50_fpn.yaml"]}
+_DIR = Path(tempfile.mkdtemp(prefix="archdsl-check-build-"))
+for _base in sorted(SPECS.glob("*.yaml")):  # beside the cases, for `extends:`
+    (_DIR / _base.name).write_text(_base.read_text())
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(sorted(BASES)), seed=st.integers(0, 2**32 - 1),
+       rename=st.booleans())
+def test_a_mutated_spec_that_checks_builds(base, seed, rename):
+    rng = random.Random(seed)
+    if rename:
+        from archdsl.lang.yamlload import load_yaml
+
+        case = fuzz._dump(fuzz_build.rename_mutation(load_yaml(BASES[base], "b")[0], rng))
+    else:
+        case = fuzz.make_case(BASES[base], rng).decode("utf-8", errors="replace")
+    path = _DIR / "case.yaml"
+    path.write_text(case)
+    outcome, detail = fuzz.run_case(str(path), timeout=10.0, build=True)
+    assert not outcome.startswith("FAIL"), f"{outcome}\n{detail}\n--- the case:\n{case}"

@@ -1,0 +1,215 @@
+"""check ⇒ build: a spec that `check` accepts builds, runs and scripts.
+
+`build_problem` builds a checked architecture on the meta device (shapes without
+data, so that a network of any size costs no memory and little time), runs its
+forward in eval and training mode, and scripts it with TorchScript; it names the
+first step that fails. Scripting is the slow part (about a second for a
+ResNet-50), and whether it works depends on the code's structure and types, not
+on the values of its literals, so `Scripted` scripts each structure once.
+
+`rename_mutation` is the fuzzer's mutation for names that collide with the
+generated file's own: it renames a block, a layer, the outputs type or an
+outputs field (and every reference to it) to a name the emitter uses, or
+duplicates or drops an outputs field.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import linecache
+import random
+import re
+import sys
+import traceback
+from collections.abc import MutableMapping
+
+# ---------------------------------------------------------------------- the property
+
+
+def structure_key(source: str) -> str:
+    """A digest of generated source that ignores docstrings, comments and the values
+    (not the types) of numbers: two sources with one key script alike."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body[0] = ast.Pass()
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            node.value = type(node.value)(1)
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+class Scripted:
+    """The structures already scripted (by `structure_key`), so that each is scripted
+    once; `seen` may be a dict that several processes share (a multiprocessing proxy)."""
+
+    def __init__(self, seen: MutableMapping[str, bool] | None = None) -> None:
+        self.seen = {} if seen is None else seen
+
+    def first(self, source: str) -> bool:
+        """Whether `source`'s structure is new (and now seen)."""
+        key = structure_key(source)
+        if key in self.seen:
+            return False
+        self.seen[key] = True
+        return True
+
+
+def _shapes(out, arch) -> list[tuple[str, tuple, tuple]]:
+    """(what, shape run, shape inferred) for each tensor the network returned."""
+    graph = arch.graph
+    if isinstance(out, dict):
+        expected = dict(graph.returns)
+        return [(f"output {k!r}", tuple(v.shape[1:]), graph.shape(expected[k]).dims)
+                for k, v in out.items()]
+    if isinstance(out, tuple):  # a network with heads (scripted, heads None in eval mode)
+        fields = graph.outputs[1] if graph.outputs else []
+        return [(f"output `{name}`", tuple(v.shape[1:]), graph.shape(value).dims)
+                for (name, value), v in zip(fields, out) if v is not None]
+    return [("output", tuple(out.shape[1:]), graph.shape(graph.output).dims)]
+
+
+def _run(model, x, arch, training: bool) -> str:
+    out = model.train(training)(x)
+    returned = out.keys() if isinstance(out, dict) else None
+    if returned is not None and list(returned) != [k for k, _ in arch.graph.returns]:
+        return f"returned keys {list(returned)}, declared {[k for k, _ in arch.graph.returns]}"
+    if isinstance(out, tuple) and arch.graph.outputs and \
+            len(out) != len(arch.graph.outputs[1]):
+        return f"returned {len(out)} outputs, declared {len(arch.graph.outputs[1])}"
+    for what, run, inferred in _shapes(out, arch):
+        if run != inferred:
+            return f"{what} {run} in {'training' if training else 'eval'} mode, " \
+                f"statically {inferred}"
+    return ""
+
+
+def build_problem(arch, script: bool = True) -> str:
+    """Why the checked `arch` does not build on the meta device, run in eval and
+    training mode with the shapes `check` inferred, or script ('' if it does)."""
+    import torch
+
+    import archdsl
+
+    step = "build"
+    try:
+        with torch.device("meta"):
+            model = archdsl.build(arch, allow_large=True)
+            x = torch.empty(2, *arch.graph.shape("<input>").dims)
+            step = "run"
+            for training in (False, True):
+                problem = _run(model, x, arch, training)
+                if problem:
+                    return f"run: {problem}"
+            if script:
+                step = "script"
+                scripted = torch.jit.script(model)
+                step = "run the scripted module"
+                for training in (False, True):
+                    problem = _run(scripted, x, arch, training)
+                    if problem:
+                        return f"run the scripted module: {problem}"
+    except Exception as exc:  # any failure is the finding
+        return f"{step}: " + "".join(traceback.format_exception(exc)[-6:])
+    finally:
+        forget_modules()
+    return ""
+
+
+def forget_modules() -> None:
+    """Drop the generated modules archdsl.runtime registered, and their source kept for
+    tracebacks (a fuzzer builds thousands)."""
+    from archdsl.runtime import PACKAGE
+
+    for name in [n for n in sys.modules if n.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+        linecache.cache.pop(f"<archdsl {name}>", None)
+
+
+# ---------------------------------------------------------------------- the mutation
+
+# Names the generated file uses: its imports, helper classes, generated methods, Python's.
+GENERATED_NAMES = [
+    "Tensor", "torch", "nn", "super", "self", "x", "out", "forward", "__init__",
+    "init_weights", "eager_outputs", "choose_column", "training", "NamedTuple", "Optional",
+    "OrderedDict", "Dict", "Tuple", "fnmatchcase", "DropPath", "Join", "Chunk",
+    "ChannelShuffle", "Permute", "Reshape", "Select", "LayerNorm2d", "FrozenBatchNorm2d",
+    "ShiftedWindowAttention", "PatchMerge", "NetOutputs", "Net", "count", "index", "keys",
+    "items", "len", "range", "list", "int", "float", "object", "type", "module", "modules",
+]
+# The same names as a block would give them: `drop_path` -> class DropPath.
+GENERATED_BLOCK_NAMES = [
+    "tensor", "drop_path", "join", "chunk", "channel_shuffle", "permute", "reshape", "select",
+    "layer_norm2d", "frozen_batch_norm2d", "shifted_window_attention", "patch_merge",
+    "named_tuple", "optional", "ordered_dict", "net_outputs", "forward", "init_weights",
+    "eager_outputs", "choose_column", "super", "torch", "nn", "x", "self", "training",
+]
+
+
+def _replace_word(data: object, old: str, new: str) -> object:
+    """`data` with the whole word `old` replaced by `new` in every key and string."""
+    pattern = re.compile(rf"(?<![\w.]){re.escape(old)}(?!\w)")
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            return pattern.sub(new, value)
+        return value
+
+    return walk(data)
+
+
+def _layer_names(data: object) -> list[str]:
+    """The names the spec gives layers: one-key mappings in a list (`- conv1: conv(…)`)."""
+    out, stack = [], [data.get("network"), data.get("blocks")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and len(item) == 1:
+                    out += [k for k in item if isinstance(k, str)]
+            stack += value
+        elif isinstance(value, dict):
+            stack += value.values()
+    return sorted(set(out))
+
+
+def rename_mutation(data: object, rng: random.Random) -> object:
+    """One change of a spec's names towards the generated file's own (see the module doc)."""
+    if not isinstance(data, dict):
+        return data
+    outputs = data.get("outputs") if isinstance(data.get("outputs"), dict) else None
+    fields = outputs.get("fields") if outputs and isinstance(outputs.get("fields"), dict) \
+        else None
+    choices = ["layer", "block", "name"] + (["type", "field", "duplicate", "drop"]
+                                            if fields else [])
+    choice = rng.choice(choices)
+    if choice == "block":
+        blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+        old = rng.choice(sorted(k for k in blocks if isinstance(k, str)) or [""])
+        return _replace_word(data, old, rng.choice(GENERATED_BLOCK_NAMES)) if old else data
+    if choice == "layer":
+        layers = _layer_names(data)
+        if layers:
+            return _replace_word(data, rng.choice(layers), rng.choice(GENERATED_NAMES))
+        return data
+    if choice == "name":  # the network's class takes the name of a helper or an import
+        data["name"] = rng.choice(GENERATED_BLOCK_NAMES)
+        return data
+    if choice == "type":
+        outputs["name"] = rng.choice(GENERATED_NAMES)
+    elif choice == "field":
+        old = rng.choice(sorted(fields))
+        new = rng.choice(GENERATED_NAMES)
+        outputs["fields"] = {new if k == old else k: v for k, v in fields.items()}
+    elif choice == "duplicate":  # a second field for one source
+        source = rng.choice(list(fields.values()))
+        fields[rng.choice(GENERATED_NAMES + ["logits2", "aux"])] = source
+    else:  # drop a field
+        del fields[rng.choice(sorted(fields))]
+    return data
