@@ -23,6 +23,7 @@ By = pytest.importorskip("selenium.webdriver.common.by").By
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a browser start and the largest spec's page: out of the fast subset
     pytest.mark.skipif(not (CHROMIUM and DRIVER),
                        reason="needs chromium and chromedriver (apt install chromium "
                               "chromium-driver)"),
