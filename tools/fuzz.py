@@ -382,7 +382,14 @@ def source_problem(source: str) -> str:
     return ""
 
 
-def run_case(path: str, timeout: float = 2.0, build: bool = False,
+# CPU seconds a case may take: check, summary and compile of the largest spec
+# (preact_resnet1001, 3,339 layers) take about 2.5 s, most of it emission, whose
+# constructor-argument trials check the spec again (emit/arguments.py); a runaway
+# case takes minutes.
+TIMEOUT = 5.0
+
+
+def run_case(path: str, timeout: float = TIMEOUT, build: bool = False,
              scripted: Scripted | None = None) -> tuple[str, str]:
     """(outcome, detail): outcome is `ok`, `SpecError <code>` or `FAIL <kind>`.
 
@@ -488,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--timeout", type=float, default=2.0,
+    parser.add_argument("--timeout", type=float, default=TIMEOUT,
                         help="CPU seconds a case may take before it counts as a hang")
     parser.add_argument("--out", default="fuzz-failures", help="where failing inputs go")
     parser.add_argument("--build", action="store_true",
