@@ -31,6 +31,14 @@ from archdsl.names import Namespace, identifier_problem
 # The graph of the spec with one param given another value; None where that is invalid.
 Vary = Callable[[str, object], Graph | None]
 
+# Each trial checks the spec again, so the search is bounded: it runs on graphs of up
+# to the default Limits.max_graph_nodes (larger networks bake every param), and it
+# skips params of value 0 or 1, which would be tried against every kernel size, stride
+# and flag of the file (a network's `k: 1` or `dilation: 1` is structural) and would
+# cost a check each. Baking is never wrong: `--set` changes a baked param.
+MAX_SEARCH_NODES = 5_000
+_UNSEARCHED = (0, 1)
+
 # A literal: the index of a class in the plan (the network's last), a member of it,
 # and a leaf position in that member's constructor call.
 Hole = tuple[int, str, tuple]
@@ -53,6 +61,8 @@ def find(base: Any, params: dict[str, object], vary: Vary, plan: Callable[[Graph
     arguments."""
     found: list[Argument] = []
     taken: set[Hole] = set()
+    if len(base.graph.dag) > MAX_SEARCH_NODES:
+        return ()
     for name, value in _candidates(params, base.groups, base.naming.module):
         argument = _trial(base, name, value, vary, plan, text)
         if argument is not None and not taken & set(argument.holes):
@@ -65,7 +75,7 @@ def _trial(base: Any, name: str, value: int | float, vary: Vary, plan, text) -> 
     """`name` as an argument, if moving it to each of two other values changes the same
     literals, to the new value, and nothing else; and if every class it must pass
     through can take a parameter of that name."""
-    argument = None
+    argument = base_code = None
     for other in moves(value):
         graph = vary(name, other)
         if graph is None:
@@ -77,7 +87,8 @@ def _trial(base: Any, name: str, value: int | float, vary: Vary, plan, text) -> 
         argument = Argument(name, value, holes)
         if not _reachable(base.groups, argument):
             return None
-        if _code(text(base, (argument,))) != _code(text(varied, (argument,))):
+        base_code = base_code or _code(text(base, (argument,)))  # the holes are the same
+        if base_code != _code(text(varied, (argument,))):
             return None
     return argument
 
@@ -180,6 +191,7 @@ def _candidates(params: dict[str, object], groups: tuple[Group, ...],
     own = {p.name for p in groups[-1].params}
     return [(name, value) for name, value in params.items()
             if type(value) in (int, float) and (type(value), value) in literals and
+            not (type(value) is int and value in _UNSEARCHED) and
             not identifier_problem(name) and not name.startswith("_") and
             name not in module and name not in own]
 
