@@ -4,12 +4,14 @@ Larsson et al. (arXiv:1605.07648), the same in eager mode and under TorchScript.
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import archdsl
-from conftest import SPECS
+from conftest import ROOT, SPECS
 
 CPU = torch.device("cpu")
 
@@ -141,29 +143,45 @@ def test_a_chosen_column_is_one_chain_of_convs(model, column):
     torch.testing.assert_close(got, expected)
 
 
-def test_torchscript_draws_as_eager_does(model):
+# Run in a fresh process: TorchScript keeps state across a process (its executor's
+# profiled graphs), and after another test has scripted and run this network on the meta
+# device, the scripted module's first draws no longer follow eager's order.
+_SCRIPTED_DRAWS = """
+import sys
+import torch
+import archdsl
+
+torch.manual_seed(0)
+model = archdsl.build(sys.argv[1]).train()
+scripted = torch.jit.script(model)
+joins = [m for m in model.modules() if type(m).__name__ == "Join"]
+x = torch.randn(1, 3, 32, 32)
+chosen = set()
+with torch.no_grad():
+    for seed in range(10):  # until both local and global drop-path have run
+        torch.manual_seed(seed)
+        expected = model(x)
+        picked = int(joins[0].chosen)
+        torch.manual_seed(seed)
+        torch.testing.assert_close(scripted(x), expected)
+        assert int(scripted.block3.deep2.join.chosen) == picked
+        chosen.add(picked)
+        if 0 in chosen and len(chosen) > 1:
+            break
+    assert 0 in chosen and len(chosen) > 1, chosen
+    scripted.eval()
+    model.eval()
+    torch.testing.assert_close(scripted(x), model(x))
+print("same draws")
+"""
+
+
+def test_torchscript_draws_as_eager_does():
     """Scripted, the network still makes its per-batch choice: one seed, one output."""
-    scripted = torch.jit.script(model)
-    x = torch.randn(1, 3, 32, 32)
-    chosen = set()
-    with torch.no_grad():
-        for seed in range(10):  # until both local and global drop-path have run
-            torch.manual_seed(seed)
-            expected = model(x)
-            picked = int(_joins(model)[0].chosen)
-            torch.manual_seed(seed)
-            torch.testing.assert_close(scripted(x), expected)
-            assert int(scripted.block3.deep2.join.chosen) == picked
-            chosen.add(picked)
-            if 0 in chosen and len(chosen) > 1:
-                break
-        assert 0 in chosen and len(chosen) > 1
-        scripted.eval()
-        model.eval()
-        try:
-            torch.testing.assert_close(scripted(x), model(x))
-        finally:
-            model.train()
+    result = subprocess.run([sys.executable, "-c", _SCRIPTED_DRAWS,
+                             str(SPECS / "fractalnet_cifar10.yaml")],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0 and "same draws" in result.stdout, result.stderr[-3000:]
 
 
 def test_the_choice_is_not_in_the_state_dict(model):
