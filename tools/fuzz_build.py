@@ -22,6 +22,7 @@ import random
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import MutableMapping
 
 # ---------------------------------------------------------------------- the property
@@ -105,7 +106,9 @@ def build_problem(arch, script: bool = True) -> str:
                     return f"run: {problem}"
             if script:
                 step = "script"
-                scripted = torch.jit.script(model)
+                with warnings.catch_warnings():  # asked for: no deprecation notice a case
+                    warnings.simplefilter("ignore", FutureWarning)
+                    scripted = torch.jit.script(model)
                 step = "run the scripted module"
                 for training in (False, True):
                     problem = _run(scripted, x, arch, training)
