@@ -329,22 +329,23 @@ def test_each_operation_is_bounded_and_pytorch_habits_are_caught(cases, tmp_path
         assert "LayerCall" not in got[0]["message"] + got[0].get("help", ""), name
 
 
-def test_a_positional_bn_says_channels_are_inferred(tmp_path):
+def _habit_diagnostic(tmp_path, case: str):
+    """The first diagnostic of HABIT_CASES[case], loaded from a file."""
     path = tmp_path / "net.yaml"
-    path.write_text(HABIT_CASES["bn(16)"][0])
+    path.write_text(HABIT_CASES[case][0])
     with pytest.raises(SpecError) as info:
         archdsl.load(path)
-    diagnostic = info.value.diagnostics[0]
+    return info.value.diagnostics[0]
+
+
+def test_a_positional_bn_says_channels_are_inferred(tmp_path):
+    diagnostic = _habit_diagnostic(tmp_path, "bn(16)")
     assert diagnostic.message == "`bn` takes no positional arguments, got 1"
     assert "did you mean `bn`?" in diagnostic.help and "bn(eps=1e-5)" in diagnostic.help
 
 
 def test_conv_in_pytorchs_order_points_at_the_third_argument(tmp_path):
-    path = tmp_path / "net.yaml"
-    path.write_text(HABIT_CASES["conv(3, 16, 3) in PyTorch's order"][0])
-    with pytest.raises(SpecError) as info:
-        archdsl.load(path)
-    diagnostic = info.value.diagnostics[0]
+    diagnostic = _habit_diagnostic(tmp_path, "conv(3, 16, 3) in PyTorch's order")
     assert "takes 2 positional arguments (out, kernel), got 3" in diagnostic.message
     assert diagnostic.span.source.line(diagnostic.span.line)[diagnostic.span.col - 1:] \
         .startswith("3)")
