@@ -449,5 +449,6 @@ class InceptionV3(nn.Module):
             if isinstance(module, nn.BatchNorm2d):  # inception_v3.yaml:136
                 nn.init.constant_(module.weight, val=1.0)
                 nn.init.constant_(module.bias, val=0.0)
-            if fnmatchcase(name, "AuxLogits.fc"):  # inception_v3.yaml:142
+            # inception_v3.yaml:142
+            if isinstance(module, nn.Linear) and fnmatchcase(name, "AuxLogits.fc"):
                 nn.init.trunc_normal_(module.weight, std=0.001)

@@ -131,5 +131,6 @@ class Squeezenet1_0(nn.Module):
             if isinstance(module, nn.Conv2d):  # squeezenet1_0.yaml:49
                 nn.init.kaiming_uniform_(module.weight)
                 nn.init.constant_(module.bias, val=0.0)
-            if fnmatchcase(name, "classifier.1"):  # squeezenet1_0.yaml:52
+            # squeezenet1_0.yaml:52
+            if isinstance(module, nn.Conv2d) and fnmatchcase(name, "classifier.1"):
                 nn.init.normal_(module.weight, std=0.01)

@@ -147,6 +147,20 @@ def test_the_rename_mutation_keeps_references(tmp_path):
     assert len(kinds) > 10
 
 
+def test_the_structure_mutation_makes_each_kind(tmp_path):
+    from archdsl.lang.yamlload import load_yaml
+
+    rng = random.Random(0)
+    before = TINY.format(**DEFAULTS)
+    cases = [fuzz._dump(fuzz_build.structure_mutation(load_yaml(before, "t")[0], rng))
+             for _ in range(60)]
+    assert any("init:" in case for case in cases)
+    assert any("permute(0, 1, 3, 2)" in case or "transpose(2, 3)" in case for case in cases)
+    assert any("body: []" in case for case in cases)
+    assert any("gelu" in case or "layer_norm" in case or "conv_transpose" in case
+               for case in cases)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL)
 def test_a_library_spec_builds_runs_and_scripts(name):
@@ -167,16 +181,122 @@ for _base in sorted(SPECS.glob("*.yaml")):  # beside the cases, for `extends:`
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(sorted(BASES)), seed=st.integers(0, 2**32 - 1),
-       rename=st.booleans())
-def test_a_mutated_spec_that_checks_builds(base, seed, rename):
-    rng = random.Random(seed)
-    if rename:
-        from archdsl.lang.yamlload import load_yaml
+       mutation=st.sampled_from(["rename", "structure", "any"]))
+def test_a_mutated_spec_that_checks_builds(base, seed, mutation):
+    from archdsl.lang.yamlload import load_yaml
 
-        case = fuzz._dump(fuzz_build.rename_mutation(load_yaml(BASES[base], "b")[0], rng))
-    else:
+    rng = random.Random(seed)
+    if mutation == "any":
         case = fuzz.make_case(BASES[base], rng).decode("utf-8", errors="replace")
+    else:
+        change = getattr(fuzz_build, f"{mutation}_mutation")
+        case = fuzz._dump(change(load_yaml(BASES[base], "b")[0], rng))
     path = _DIR / "case.yaml"
     path.write_text(case)
     outcome, detail = fuzz.run_case(str(path), timeout=10.0, build=True)
     assert not outcome.startswith("FAIL"), f"{outcome}\n{detail}\n--- the case:\n{case}"
+
+
+# ------------------------------------------- init rules: what a rule meets, what it can fill
+
+INIT_NET = """\
+archdsl: 1
+name: tiny
+input: [3, 16, 16]
+network:
+  - c1: conv(8, 3, bias=false)
+  - bn1: bn
+  - relu
+  - frozen: frozen_bn
+  - ln1: layer_norm
+  - ln2: layer_norm(affine=false)
+  - gap
+  - flatten
+  - fc: linear(10)
+init:
+{rules}"""
+
+
+def _init_net(tmp_path, rules: str) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(INIT_NET.format(rules=rules))
+    return path
+
+
+@pytest.mark.parametrize("rules", [
+    '  - name: "*"\n    weight: 2\n    bias: 3\n',  # a ReLU, buffers, no affine, no bias
+    '  - name: "relu"\n    weight: 2\n',
+    '  - name: "frozen"\n    weight: 2\n    bias: 3\n',  # buffers, not parameters
+    '  - op: layer_norm\n    weight: 2\n    bias: 3\n',  # one of two without affine
+    '  - op: conv\n    bias: 3\n',  # the conv has no bias
+])
+def test_a_rule_sets_only_what_its_layers_hold(tmp_path, rules):
+    arch = archdsl.load(_init_net(tmp_path, rules))
+    assert fuzz_build.build_problem(arch) == ""
+    model = archdsl.build(arch)
+    state = model.state_dict()
+    assert (state["frozen.weight"] == 1).all() and (state["frozen.bias"] == 0).all()
+    assert "ln2.weight" not in state and model.c1.bias is None
+    if rules.startswith('  - name: "*"'):
+        assert (state["c1.weight"] == 2).all() and (state["bn1.bias"] == 3).all()
+        assert (state["fc.weight"] == 2).all() and (state["fc.bias"] == 3).all()
+
+
+@pytest.mark.parametrize("rules", [
+    '  - name: "relu"\n    weight: 2\n', '  - op: conv\n    bias: 3\n',
+    '  - name: "nothing*"\n    weight: 2\n'])
+def test_a_rule_that_sets_nothing_is_a_warning(tmp_path, rules):
+    (warning,) = [w for w in archdsl.load(_init_net(tmp_path, rules)).warnings
+                  if w.code == "W0102"]
+    assert warning.span.line == 15
+
+
+@pytest.mark.parametrize("rules,column", [
+    ('  - name: "*"\n    weight: kaiming_normal(mode="fan_out")\n', 13),  # bn1.weight is 1-d
+    ('  - op: bn\n    weight: 1\n    bias: xavier_uniform\n', 11),
+    ('  - op: linear\n    weight: uniform(1, -1)\n', 13),  # torch refuses a > b
+    ('  - op: linear\n    weight: trunc_normal(a=2, b=2)\n', 13),
+])
+def test_a_rule_whose_function_cannot_fill_a_tensor_is_refused(tmp_path, rules, column):
+    with pytest.raises(SpecError) as caught:
+        archdsl.load(_init_net(tmp_path, rules))
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "E0203" and diagnostic.span.col == column
+    assert diagnostic.span.line == 16 + rules.count("bias")
+
+
+def test_a_name_rule_tests_the_module_class_in_the_generated_code(tmp_path):
+    source = archdsl.load(_init_net(tmp_path, '  - name: "*"\n    weight: 2\n')).source
+    assert 'isinstance(module, (nn.Conv2d, nn.BatchNorm2d, LayerNorm2d, nn.Linear))' in source
+    assert max(len(line) for line in source.splitlines()) <= 100
+
+
+# ------------------------------------------------- auxiliary heads, and views written in place
+
+
+def test_an_auxiliary_head_without_layers_is_refused(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(**DEFAULTS).replace("body: [gap, flatten, {fc: linear(4)}]",
+                                                    "body: []"))
+    with pytest.raises(SpecError) as caught:
+        archdsl.load(path)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "E0203" and diagnostic.span.line == 12
+    assert "no layers" in diagnostic.message
+
+
+def test_nothing_is_written_in_place_into_a_view(tmp_path):
+    """TorchScript's autodiff refuses `out += x` into LayerNorm2d's output (a permute of a
+    tensor made in a differentiable graph) from the second training call on."""
+    import torch
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(**DEFAULTS).replace(
+        "{residual: {body: [conv(8, 3)], drop_path: 0.8}}",
+        "{residual: {body: [conv(8, 3), layer_norm, relu, conv(8, 1), permute(0, 1, 3, 2)]}}"))
+    arch = archdsl.load(path)
+    assert "+=" not in arch.source and arch.source.count("inplace=True") == 1  # blk's relu
+    assert fuzz_build.build_problem(arch) == ""
+    scripted = torch.jit.script(archdsl.build(arch)).train()
+    for _ in range(3):
+        scripted(torch.randn(2, 3, 16, 16)).logits.sum().backward()

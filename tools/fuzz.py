@@ -11,7 +11,9 @@ and, with --build, every case that check accepts is built on the meta device,
 run in eval and training mode, and scripted with TorchScript
 (fuzz_build.build_problem): check ⇒ build. A tenth of the cases rename a block,
 a layer or an outputs field to a name the generated file uses, or duplicate or
-drop an outputs field (fuzz_build.rename_mutation).
+drop an outputs field (fuzz_build.rename_mutation); another tenth add an init rule,
+swap a norm or an activation for another, put a view inside a residual, or empty a
+block or an auxiliary head (fuzz_build.structure_mutation).
 
 An outcome is `ok`, `SpecError <code>` (the first diagnostic's code: the
 expected way to fail), or a failure: an uncaught exception, a case that takes
@@ -49,7 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from fuzz_build import Scripted, build_problem, rename_mutation  # noqa: E402
+from fuzz_build import (  # noqa: E402
+    Scripted,
+    build_problem,
+    rename_mutation,
+    structure_mutation,
+)
 
 import archdsl  # noqa: E402
 from archdsl.diagnostics import SpecError, render_github, render_json, render_text  # noqa: E402
@@ -264,10 +271,11 @@ def random_yaml(rng: random.Random, vocab: list[str], depth: int = 0) -> object:
 def make_case(base: str, rng: random.Random) -> bytes:
     """A mutated spec (bytes: a few cases are not UTF-8 at all)."""
     kind = rng.random()
-    if kind < 0.1:  # names the generated file uses: valid specs, for --build
-        data, _ = load_yaml(base, "<base>")
+    if kind < 0.2:  # mostly valid specs, for --build: names the generated file uses,
+        data, _ = load_yaml(base, "<base>")  # init rules, layers swapped, views, empty heads
+        mutation = rename_mutation if kind < 0.1 else structure_mutation
         for _ in range(rng.choice((1, 1, 2))):
-            data = rename_mutation(data, rng)
+            data = mutation(data, rng)
         text = _dump(data)
     elif kind < 0.5:
         data, _ = load_yaml(base, "<base>")

@@ -216,3 +216,109 @@ def rename_mutation(data: object, rng: random.Random) -> object:
     else:  # drop a field
         del fields[rng.choice(sorted(fields))]
     return data
+
+
+# Init rule values: every function, the fan-based ones on any tensor, intervals either way.
+INIT_VALUES = [
+    0, 1, -0.5, "zeros", "ones", "normal(std=0.01)", "trunc_normal(std=0.02)",
+    "trunc_normal(0, 1, 2, -2)", "uniform(-1, 1)", "uniform(1, -1)", "uniform(2, 2)",
+    "kaiming_normal(mode='fan_out', nonlinearity='relu')", "kaiming_uniform(a=1)",
+    "xavier_uniform", "xavier_normal(gain=2)", "constant(3)",
+]
+# Layers swapped for others that keep the shape, or most shapes.
+SWAPS = {
+    "bn": ["layer_norm", "layer_norm(affine=false)", "group_norm(1)", "frozen_bn", "identity",
+           "dropout(0.5)"],
+    "relu": ["gelu", "silu", "hardswish", "relu6", "identity", "drop_path(0.5)"],
+    "conv": ["conv_transpose"], "maxpool": ["avgpool"], "gap": ["adaptive_avgpool(1)"],
+}
+# Pairs of layers that together keep the shape, one of them a view.
+VIEW_PAIRS = [["permute(0, 1, 3, 2)", "permute(0, 1, 3, 2)"], ["layer_norm", "relu"],
+              ["transpose(2, 3)", "transpose(2, 3)"], ["identity", "layer_norm"]]
+
+
+def _lists(data: object) -> list[list]:
+    """The lists of layers in the network and its blocks (bodies, branches, repeats)."""
+    out, stack = [], [data.get("network"), data.get("blocks")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            out.append(value)
+            stack += value
+        elif isinstance(value, dict):
+            stack += value.values()
+    return out
+
+
+def structure_mutation(data: object, rng: random.Random) -> object:
+    """One change of a spec's layers or init rules of the kinds that once passed `check`
+    and did not build: an init rule whose glob meets modules without its tensor, or whose
+    function cannot fill one; a norm or activation swapped for another; a pair of layers
+    with a view inside a residual; a block or auxiliary head emptied."""
+    if not isinstance(data, dict):
+        return data
+    choice = rng.choice(["init", "init", "swap", "view", "empty"])
+    if choice == "init":
+        layers = _layer_names(data)
+        rule: dict = {}
+        if rng.random() < 0.5:
+            rule["op"] = rng.choice(["conv", "bn", "linear", "layer_norm", "relu",
+                                     "attention", "frozen_bn", "channel_scale"])
+        if rng.random() < 0.6 or not rule:
+            name = rng.choice(layers or ["x"])
+            rule["name"] = rng.choice(["*", name, f"{name}.*", f"*.{name}", f"*{name}*"])
+        for attribute in ("weight", "bias"):
+            if rng.random() < 0.7:
+                rule[attribute] = rng.choice(INIT_VALUES)
+        rules = data.get("init") if isinstance(data.get("init"), list) else []
+        data["init"] = rules + [rule]
+        return data
+    lists = [value for value in _lists(data) if value]
+    if not lists:
+        return data
+    target = rng.choice(lists)
+    i = rng.randrange(len(target))
+    if choice == "swap":
+        old = rng.choice(sorted(SWAPS))
+        pattern = re.compile(rf"(?<![\w.]){old}(?![\w])")
+        new = rng.choice(SWAPS[old])
+        return _replace_text(data, pattern, new, rng)
+    if choice == "view":
+        target[i:i] = rng.choice(VIEW_PAIRS)
+        return data
+    blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    bodies = [b for b in blocks.values() if isinstance(b, dict) and "body" in b]
+    if bodies and rng.random() < 0.7:
+        rng.choice(bodies)["body"] = []
+    else:
+        del target[:]
+    return data
+
+
+def _replace_text(data: object, pattern: re.Pattern, new: str, rng: random.Random) -> object:
+    """`data` with the first match of `pattern` replaced in one of the strings that hold
+    one, chosen at random."""
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) and pattern.search(value) else []
+
+    count = len(strings(data))
+    if not count:
+        return data
+    chosen, seen = rng.randrange(count), [0]
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and pattern.search(value):
+            seen[0] += 1
+            if seen[0] - 1 == chosen:
+                return pattern.sub(new, value, count=1)
+        return value
+
+    return walk(data)

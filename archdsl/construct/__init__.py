@@ -32,6 +32,7 @@ from archdsl.lang.load import Spec
 from archdsl.lang.params import Override, resolve
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
+from archdsl.passes.init_rules import check_rules
 from archdsl.source import Span
 from archdsl.tensor import TensorType
 
@@ -59,6 +60,7 @@ class Builder(Calls, Constructs):
         self.graph.returns = self.returns(root)
         self.graph.init_rules = [rule for decl in self.spec.init
                                  if (rule := evaluate_rule(decl, self.evaluator, params))]
+        check_rules(self.graph)
         return self.graph
 
     def fill(self, item: it.Item, frame: Frame, x: str) -> str:
@@ -127,7 +129,12 @@ class Builder(Calls, Constructs):
             raise error("E0203", "auxiliary heads are layers of the network's own list",
                         item.span, help="move the head to the top-level `network:` list")
         start = len(frame.scope.children)
-        self.graph.heads[name] = self.member(item.body, frame, x, name, span)
+        head = self.graph.heads[name] = self.member(item.body, frame, x, name, span)
+        if head == x:
+            raise error("E0203", f"auxiliary head `{name}` has no layers: it would return its "
+                        "input, the network's own feature map", item.span,
+                        help="give the head layers, e.g. `gap`, `flatten`, "
+                             "`linear(num_classes)`; to return a feature map, use `returns:`")
         frame.scope.children[start] = replace(frame.scope.children[start], auxiliary=True)
         return x
 

@@ -6,7 +6,7 @@ from archdsl.emit import code
 from archdsl.emit.torch_ops import rendering
 from archdsl.graph import Graph
 from archdsl.lang.init import InitCall
-from archdsl.passes.init_rules import matches, parameters
+from archdsl.passes.init_rules import matches, parameters, selects
 
 INDENT = "    "
 
@@ -27,36 +27,47 @@ def _init_line(call: InitCall, tensor: str) -> code.Call:
 
 
 def init_method(graph: Graph) -> list[str]:
-    """The lines of `init_weights`, or [] when the spec has no init rules that apply."""
+    """The lines of `init_weights`, or [] when the spec has no init rules that apply.
+
+    Each rule tests the module's class (the classes of the layers it selects) as well
+    as its name, so that a name glob never meets a module without the tensor (a ReLU).
+    The class test also meets the projections inside attention modules (nn.Linear, with
+    biases), as torchvision's initialisation loops do."""
     blocks: list[list[str]] = []
     uses_names = False
     for rule in graph.init_rules:
         nodes = matches(graph, rule)
         if not nodes:
             continue
-        tests = []
-        if rule.op is not None:
-            classes = _modules_of(graph, nodes)
-            kinds = classes[0] if len(classes) == 1 else f"({', '.join(classes)})"
-            tests.append(f"isinstance(module, {kinds})")
+        classes = _modules_of(graph, nodes)
+        kinds = classes[0] if len(classes) == 1 else f"({', '.join(classes)})"
+        tests = [f"isinstance(module, {kinds})"]
         if rule.name is not None:
             uses_names = True
             tests.append(f"fnmatchcase(name, {code.literal(rule.name)})")
+        # Every layer of those ops that the test meets, a batch norm without affine too.
+        ops = {node.op.name for node in nodes}
+        met = [node for node in selects(graph, rule) if node.op.name in ops]
         body = []
-        for attribute, call in (("weight", rule.weight), ("bias", rule.bias)):
-            if call is None:
-                continue
+        for attribute, call in rule.calls():
             line = code.render(_init_line(call, f"module.{attribute}"))
-            if not all(attribute in parameters(graph, n) for n in nodes):
+            if not all(attribute in parameters(graph, n) for n in met):
                 body += [f"if module.{attribute} is not None:", f"{INDENT}{line}"]
             else:
                 body.append(line)
         if body:
             test = f"if {' and '.join(tests)}:"
             comment = f"# {code.origin(rule.span)}"
-            # At three indents: the comment ends the line where it fits, else goes above.
-            head = [f"{test}  {comment}"] if len(INDENT * 3 + test + comment) + 2 <= \
-                code.MAX_LINE else [comment, test]
+            # At three indents: the comment ends the line where it fits, else goes above,
+            # and a test too long for a line is one line per condition.
+            if len(INDENT * 3 + test + comment) + 2 <= code.MAX_LINE:
+                head = [f"{test}  {comment}"]
+            elif len(INDENT * 3 + test) <= code.MAX_LINE or len(tests) == 1:
+                head = [comment, test]
+            else:
+                head = [comment, f"if ({tests[0]}"] + \
+                    [f"{INDENT * 2}and {t}" for t in tests[1:-1]] + \
+                    [f"{INDENT * 2}and {tests[-1]}):"]
             blocks.append(head + [INDENT + line for line in body])
     if not blocks:
         return []

@@ -94,13 +94,13 @@ class Builder:
 
     def _inplace(self, scope: Scope, value: str, uses: Counter) -> bool:
         """May a member overwrite `value`? Only if it is the sole reader of a fresh value:
-        not the scope's input, not kept for a backward pass, and, where `value` shares
-        its input's memory (identity, a view), the same holds for that input."""
+        not the scope's input, not kept for a backward pass, not a view, and, where
+        `value` may be its input (identity, dropout), the same holds for that input."""
         while True:
             if value == scope.input or uses[value] != 1:
                 return False
             render = rendering(self.graph.node(value).op)
-            if render.saves_output:
+            if render.saves_output or render.returns_view:
                 return False
             if not render.aliases_input:
                 return True

@@ -67,6 +67,11 @@ class Rendering:
     # Its output may be its input's memory (identity, a view): overwriting the output
     # overwrites the input, so whoever would run in place over it asks the input too.
     aliases_input: ClassVar[bool] = False
+    # Its output may be a view of a tensor (a permute, a reshape, LayerNorm2d's last
+    # permute). TorchScript's autodiff refuses to write in place into a view made inside
+    # a differentiable graph ("a view of a leaf Variable that requires grad is being
+    # used in an in-place operation"), so nothing runs in place over it.
+    returns_view: ClassVar[bool] = False
     # Of two inputs, may accumulate into the first when it is dead: `out += identity`.
     accumulates: ClassVar[bool] = False
     # Python source of a helper nn.Module the generated file needs (written once per file),
@@ -278,6 +283,7 @@ class _Mean(Rendering):
 
 @renders(Flatten)
 class _Flatten(Rendering):
+    returns_view = True
     functional = True
     aliases_input = True  # a view
 
@@ -427,6 +433,7 @@ class _Mul(Rendering):
 
 @renders(Chunk)
 class _Chunk(Rendering):
+    returns_view = True
     support, support_class = CHUNK_SOURCE, "Chunk"
     aliases_input = True
 
@@ -436,6 +443,7 @@ class _Chunk(Rendering):
 
 @renders(ChannelShuffle)
 class _ChannelShuffle(Rendering):
+    returns_view = True
     support, support_class = CHANNEL_SHUFFLE_SOURCE, "ChannelShuffle"
     aliases_input = True
 
@@ -451,6 +459,7 @@ class _ChannelShuffle(Rendering):
 
 @renders(Permute)
 class _Permute(Rendering):
+    returns_view = True
     functional = True
     aliases_input = True
     support, support_class = PERMUTE_SOURCE, "Permute"
@@ -476,6 +485,7 @@ class _Transpose(_Permute):
 
 @renders(Reshape)
 class _Reshape(Rendering):
+    returns_view = True
     functional = True
     aliases_input = True
     support, support_class = RESHAPE_SOURCE, "Reshape"
@@ -490,6 +500,7 @@ class _Reshape(Rendering):
 
 @renders(Select)
 class _Select(Rendering):
+    returns_view = True
     functional = True
     aliases_input = True
     support, support_class = SELECT_SOURCE, "Select"
@@ -506,6 +517,7 @@ class _Select(Rendering):
 
 @renders(LayerNorm)
 class _LayerNorm(Rendering):
+    returns_view = True
     support, support_class = LAYER_NORM_2D_SOURCE, "LayerNorm2d"
 
     def module(self, op, inputs, output, inplace=False):
@@ -641,6 +653,7 @@ class _Resize(Rendering):
 
 @renders(Crop)
 class _Crop(Rendering):
+    returns_view = True
     functional = True
     aliases_input = True  # a view of the first input
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from archdsl.diagnostics import error
 from archdsl.lang import expr as ast
@@ -38,14 +38,24 @@ class _Normal(Params):
     std: float = Field(1.0, gt=0)
 
 
-class _TruncNormal(Params):
+class _Interval(Params):
+    """An interval [a, b] that torch samples in: a below b (torch refuses a > b)."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.a < self.b:
+            raise ValueError(f"needs a < b, found a={self.a:g}, b={self.b:g}")
+        return self
+
+
+class _TruncNormal(_Interval):
     mean: float = 0.0
     std: float = Field(1.0, gt=0)
     a: float = -2.0
     b: float = 2.0
 
 
-class _Uniform(Params):
+class _Uniform(_Interval):
     a: float = 0.0
     b: float = 1.0
 
@@ -105,6 +115,15 @@ class InitRule:
     weight: InitCall | None
     bias: InitCall | None
     span: Span
+    written: tuple[tuple[str, Span], ...] = ()  # ("weight" | "bias", where its value is)
+
+    def calls(self) -> list[tuple[str, InitCall]]:
+        """(attribute, call) for each of `weight` and `bias` that the rule sets."""
+        return [(a, c) for a, c in (("weight", self.weight), ("bias", self.bias)) if c]
+
+    def where(self, attribute: str) -> Span:
+        """The value the rule gives `attribute`, or the whole rule."""
+        return dict(self.written).get(attribute, self.span)
 
 
 def evaluate_rule(decl: InitDecl, evaluator: Evaluator, env: dict) -> InitRule | None:
@@ -115,8 +134,10 @@ def evaluate_rule(decl: InitDecl, evaluator: Evaluator, env: dict) -> InitRule |
                     decl.when.where)
     if not when:
         return None
+    written = tuple((a, value.where) for a, value in (("weight", decl.weight),
+                                                      ("bias", decl.bias)) if value)
     return InitRule(decl.op, decl.name, _init_call(decl.weight, evaluator, env),
-                    _init_call(decl.bias, evaluator, env), decl.span)
+                    _init_call(decl.bias, evaluator, env), decl.span, written)
 
 
 def _init_call(value: SExpr | None, evaluator: Evaluator, env: dict) -> InitCall | None:
@@ -152,8 +173,10 @@ def _init_call(value: SExpr | None, evaluator: Evaluator, env: dict) -> InitCall
         params = model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or name
-        raise error("E0203", f"`{name}`: `{where}` {err['msg'].lower()}",
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ").lower()
+        raise error("E0203", f"`{name}`: `{where}` {message}" if where else
+                    f"`{name}` {message}",
                     value.span.slice(node.start, node.end),
                     help=f"{name} takes {', '.join(fields) or 'no arguments'}") from None
     defaults = tuple((k, f.default) for k, f in model.model_fields.items()
