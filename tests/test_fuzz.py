@@ -131,3 +131,12 @@ def test_the_checks_catch_what_they_should(tmp_path):
     assert fuzz.source_problem("import os\n") and fuzz.source_problem("x = open('f')\n")
     assert fuzz.source_problem("class A:\n    def f(self):\n        return eval('1')\n")
     assert fuzz.source_problem("y = self.__class__\n")
+
+
+def test_a_run_in_parts_runs_the_same_cases(tmp_path, capsys):
+    """Case i of a seed does not depend on --start or --jobs: a long run can be split."""
+    assert fuzz.main(["--seed", "3", "--start", "40", "--cases", "4", "--jobs", "1",
+                      "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("4 cases (40 to 43) of seed 3 from ")
+    assert "4 of 4 cases, 0 failures" in err

@@ -134,6 +134,15 @@ CASES.update({
     "no outputs field for the network": (
         _HEADS + "outputs: {name: NetOutputs, fields: {aux: aux1}}\n", "E0201"),
     "no outputs fields": (_HEADS + "outputs: {name: NetOutputs, fields: {}}\n", "E0201"),
+    "an auxiliary head without layers": (
+        _HEADS.replace("[gap, flatten, linear(4)]", "[]") +
+        "outputs: {name: NetOutputs, fields: {logits: network, aux: aux1}}\n", "E0203"),
+    "a fan-based init of a batch norm's 1-d weight": (
+        HEAD + "network: [{c: conv(8, 3)}, {n: bn}, relu]\n"
+        "init: [{name: '*', weight: kaiming_normal}]\n", "E0203"),
+    "an init interval the wrong way round": (
+        HEAD + "network: [{c: conv(8, 3)}]\ninit: [{op: conv, weight: 'uniform(1, -1)'}]\n",
+        "E0203"),
     "outputs type named Tensor": (
         _HEADS + "outputs: {name: Tensor, fields: {logits: network, aux: aux1}}\n", "E0210"),
     "outputs type named super": (

@@ -27,6 +27,11 @@ are printed with the seed and index that make them again (--index).
     .venv/bin/python tools/fuzz.py --cases 2000             # the front end alone: faster
     .venv/bin/python tools/fuzz.py --replay fuzz-failures/case-0-123-vgg11.yaml --build
     .venv/bin/python tools/fuzz.py --seed 0 --index 123 --build    # case 123, made again
+    .venv/bin/python tools/fuzz.py --start 40000 --cases 20000 --build  # a run in parts
+
+Case i of a seed is the same whatever --start, --cases and --jobs: a long run can be
+made in parts (cases 0-39999, then 40000-99999), whose counts add up. A line on
+standard error after every 200 cases tells how far a run is.
 """
 
 from __future__ import annotations
@@ -501,6 +506,7 @@ def _show(seed: int, index: int, path: str, outcome: str, build: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--start", type=int, default=0, help="the index of the first case")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=TIMEOUT,
@@ -534,8 +540,9 @@ def main(argv: list[str] | None = None) -> int:
         import torch  # noqa: F401  (once, before the workers fork)
     manager = context.Manager() if args.build else None
     seen = manager.dict() if manager else None  # structures scripted, across workers
-    tasks = [(args.seed, start, min(chunk, args.cases - start), args.timeout, args.out,
-              args.build, seen) for start in range(0, args.cases, chunk)]
+    end = args.start + args.cases
+    tasks = [(args.seed, start, min(chunk, end - start), args.timeout, args.out,
+              args.build, seen) for start in range(args.start, end, chunk)]
     totals: collections.Counter = collections.Counter()
     failures, slowest = [], 0.0
     # With --build a worker lasts one task: what TorchScript compiles stays in memory.
@@ -544,12 +551,15 @@ def main(argv: list[str] | None = None) -> int:
             totals.update(outcomes)
             failures += failed
             slowest = max(slowest, slow)
+            done = sum(totals.values())
+            print(f"{done} of {args.cases} cases, {len(failures)} failures, "
+                  f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     if manager:
         manager.shutdown()
     wall = time.perf_counter() - began
     failed = sum(n for k, n in totals.items() if k.startswith("FAIL"))
-    print(f"{sum(totals.values())} cases from {len(_bases())} specs, seed {args.seed}, "
-          f"{args.jobs} jobs, {wall:.0f} s ({sum(totals.values()) / wall:.0f} cases/s), "
+    print(f"{sum(totals.values())} cases ({args.start} to {end - 1}) of seed {args.seed} "
+          f"from {len(_bases())} specs, {args.jobs} jobs, {wall:.0f} s ({sum(totals.values()) / wall:.0f} cases/s), "
           f"slowest case {slowest:.2f} s of CPU time")
     for outcome, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{n:8d}  {outcome}")
