@@ -558,8 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         manager.shutdown()
     wall = time.perf_counter() - began
     failed = sum(n for k, n in totals.items() if k.startswith("FAIL"))
-    print(f"{sum(totals.values())} cases ({args.start} to {end - 1}) of seed {args.seed} "
-          f"from {len(_bases())} specs, {args.jobs} jobs, {wall:.0f} s ({sum(totals.values()) / wall:.0f} cases/s), "
+    count = sum(totals.values())
+    print(f"{count} cases ({args.start} to {end - 1}) of seed {args.seed} from "
+          f"{len(_bases())} specs, {args.jobs} jobs, {wall:.0f} s ({count / wall:.0f} cases/s), "
           f"slowest case {slowest:.2f} s of CPU time")
     for outcome, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{n:8d}  {outcome}")
