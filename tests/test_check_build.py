@@ -126,12 +126,15 @@ def test_the_property_catches_what_it_should(tmp_path):
     assert fuzz_build.build_problem(arch, script=False).startswith("build:")
 
 
-def test_a_structure_is_scripted_once():
-    scripted = fuzz_build.Scripted()
+def test_a_structure_is_scripted_once_and_a_source_built_once():
+    seen = fuzz_build.Seen()
     source = 'class A:\n    """Doc."""\n\n    def f(self):\n        return 3  # three\n'
-    assert scripted.first(source)
-    assert not scripted.first(source.replace("3", "7").replace("Doc.", "Other."))
-    assert scripted.first(source.replace("3", "3.0"))  # a float scripts otherwise
+    assert seen.first(source)
+    assert not seen.first(source.replace("3", "7").replace("Doc.", "Other."))
+    assert seen.first(source.replace("3", "3.0"))  # a float scripts otherwise
+    assert seen.first_build(source, (3, 8, 8)) and not seen.first_build(source, (3, 8, 8))
+    assert seen.first_build(source, (3, 9, 9))  # another input: other shapes
+    assert seen.first_build(source.replace("3", "7"), (3, 8, 8))
 
 
 def test_the_rename_mutation_keeps_references(tmp_path):

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from fuzz_build import (  # noqa: E402
-    Scripted,
+    Seen,
     build_problem,
     rename_mutation,
     structure_mutation,
@@ -403,13 +403,14 @@ TIMEOUT = 5.0
 
 
 def run_case(path: str, timeout: float = TIMEOUT, build: bool = False,
-             scripted: Scripted | None = None) -> tuple[str, str]:
+             seen: Seen | None = None) -> tuple[str, str]:
     """(outcome, detail): outcome is `ok`, `SpecError <code>` or `FAIL <kind>`.
 
     The time limit is on the CPU time the case uses (so that other work on the
     machine does not make a case look hung), with a wall-clock limit ten times as long.
     With `build`, a valid case is also built, run and scripted, without a time limit
-    (`ok (built)`); given `scripted`, only if no case before had its structure."""
+    (`ok (built, scripted)`); given `seen`, only if no case before had its source, and
+    scripted only if none had its structure."""
     signal.signal(signal.SIGPROF, _on_alarm)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_PROF, timeout)
@@ -446,7 +447,10 @@ def run_case(path: str, timeout: float = TIMEOUT, build: bool = False,
         if problem:
             return f"FAIL bad span {d.code}", f"{problem}\n{d.render()}"
     if build and outcome == "ok":
-        script = scripted is None or scripted.first(arch.source)
+        if seen is not None and \
+                not seen.first_build(arch.source, arch.graph.shape("<input>").dims):
+            return "ok (its source built before)", detail
+        script = seen is None or seen.first(arch.source)
         problem = build_problem(arch, script)
         if problem:
             return f"FAIL {problem.split(':')[0]}", problem
@@ -470,7 +474,7 @@ def _case(seed: int, index: int, bases: list[tuple[str, str]]) -> tuple[str, byt
 def _worker(args) -> tuple[collections.Counter, list, float]:
     seed, start, count, timeout, out_dir, build, seen = args
     bases = _bases()
-    scripted = Scripted(seen)
+    seen = Seen(seen)
     outcomes: collections.Counter = collections.Counter()
     failures = []
     slowest = 0.0
@@ -483,7 +487,7 @@ def _worker(args) -> tuple[collections.Counter, list, float]:
             with open(path, "wb") as f:
                 f.write(case)
             began = time.process_time()
-            outcome, detail = run_case(path, timeout, build, scripted)
+            outcome, detail = run_case(path, timeout, build, seen)
             slowest = max(slowest, time.process_time() - began)
             outcomes[outcome] += 1
             if outcome.startswith("FAIL"):
@@ -539,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.build:
         import torch  # noqa: F401  (once, before the workers fork)
     manager = context.Manager() if args.build else None
-    seen = manager.dict() if manager else None  # structures scripted, across workers
+    seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases
     tasks = [(args.seed, start, min(chunk, end - start), args.timeout, args.out,
               args.build, seen) for start in range(args.start, end, chunk)]

@@ -5,7 +5,8 @@ data, so that a network of any size costs no memory and little time), runs its
 forward in eval and training mode, and scripts it with TorchScript; it names the
 first step that fails. Scripting is the slow part (about a second for a
 ResNet-50), and whether it works depends on the code's structure and types, not
-on the values of its literals, so `Scripted` scripts each structure once.
+on the values of its literals, so `Seen` scripts each structure once (and builds
+each source once).
 
 `rename_mutation` is the fuzzer's mutation for names that collide with the
 generated file's own: it renames a block, a layer, the outputs type or an
@@ -42,20 +43,30 @@ def structure_key(source: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-class Scripted:
-    """The structures already scripted (by `structure_key`), so that each is scripted
-    once; `seen` may be a dict that several processes share (a multiprocessing proxy)."""
+class Seen:
+    """What the cases so far built and scripted: a case whose source (and input) was
+    built before is not built again, and a structure (`structure_key`) scripted before
+    is not scripted again. `seen` may be a dict that several processes share (a
+    multiprocessing proxy)."""
 
     def __init__(self, seen: MutableMapping[str, bool] | None = None) -> None:
         self.seen = {} if seen is None else seen
 
-    def first(self, source: str) -> bool:
-        """Whether `source`'s structure is new (and now seen)."""
-        key = structure_key(source)
+    def _first(self, key: str) -> bool:
         if key in self.seen:
             return False
         self.seen[key] = True
         return True
+
+    def first_build(self, source: str, input_dims: tuple[int, ...]) -> bool:
+        """Whether this source with this input is new (and now seen): the same text
+        builds the same modules, which give the same shapes."""
+        digest = hashlib.sha256(f"{input_dims}\n{source}".encode()).hexdigest()
+        return self._first("build " + digest)
+
+    def first(self, source: str) -> bool:
+        """Whether `source`'s structure is new (and now seen)."""
+        return self._first("script " + structure_key(source))
 
 
 def _shapes(out, arch) -> list[tuple[str, tuple, tuple]]:
