@@ -176,6 +176,7 @@ print("same draws")
 """
 
 
+@pytest.mark.slow  # a fresh process that scripts the network: 7 s
 def test_torchscript_draws_as_eager_does():
     """Scripted, the network still makes its per-batch choice: one seed, one output."""
     result = subprocess.run([sys.executable, "-c", _SCRIPTED_DRAWS,

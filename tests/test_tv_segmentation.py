@@ -33,8 +33,13 @@ def _reference(name: str):
     return getattr(segmentation, name)(weights=None, weights_backbone=None)
 
 
-@pytest.mark.parametrize("spec, aux", [(s, a) for s in sorted(CASES) for a in (False, True)
-                                       if not (a and s in NO_AUX)])
+# In the fast subset (-m "not slow"): one network with its auxiliary head, one without.
+FAST = {("fcn_resnet50", True), ("lraspp_mobilenet_v3_large", False)}
+
+
+@pytest.mark.parametrize("spec, aux", [
+    (s, a) if (s, a) in FAST else pytest.param(s, a, marks=pytest.mark.slow)
+    for s in sorted(CASES) for a in (False, True) if not (a and s in NO_AUX)])
 def test_equals_torchvision_at_a_small_input(spec, aux):
     """The same weights, the same {"out": …} (and "aux") on a 96x96 batch (the network
     is the same at any size; the documented one is 520x520), scripted too."""
