@@ -303,3 +303,16 @@ def test_nothing_is_written_in_place_into_a_view(tmp_path):
     scripted = torch.jit.script(archdsl.build(arch)).train()
     for _ in range(3):
         scripted(torch.randn(2, 3, 16, 16)).logits.sum().backward()
+
+
+@pytest.mark.parametrize("shape", ["[8, 12]", "[8, 4, 12, 12]"])
+def test_layer_norm_of_a_sequence_or_a_video_map_builds(tmp_path, shape):
+    """Layer norm of a (C, L) or (C, T, H, W) map once built LayerNorm2d, whose permute
+    takes four dims: a run-time error in a spec `check` accepted."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(f"archdsl: 1\nname: tiny\ninput: {shape}\nnetwork:\n  - c: conv(8, 1)\n"
+                    "  - r: {residual: {body: [conv(8, 1), layer_norm]}}\n  - gap\n"
+                    "  - flatten\n  - fc: linear(3)\n")
+    arch = archdsl.load(path)
+    assert f"class LayerNorm{shape.count(',')}d(nn.LayerNorm):" in arch.source
+    assert fuzz_build.build_problem(arch) == ""

@@ -116,7 +116,7 @@ def test_the_file_namespace_holds_imports_helpers_and_python():
     graph = Graph("net", TensorType((3, 8, 8)))
     module = file_names(graph).module
     for name in ["torch", "nn", "Tensor", "len", "class", "self", "x", *IMPORTED,
-                 *(r.support_class for r in RENDERINGS.values())]:
+                 *(n for r in RENDERINGS.values() for n in r.helper_classes())]:
         assert name in module, name
     assert "Net" not in module  # free for the network's class, named first
 

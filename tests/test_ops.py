@@ -23,17 +23,19 @@ def make(name: str, *args, **kwargs):
                                     (SPAN,) * len(args), (SPAN,) * len(kwargs)))
 
 
-def names_for(op) -> dict:
+def names_for(op, inputs: list[TensorType]) -> dict:
     """What an emitted constructor sees: torch, nn, and the op's helper module if any."""
     names = {"torch": torch, "nn": torch.nn, "Tensor": torch.Tensor}
-    exec(rendering(op).support, names)  # our own helper source, in a test
+    helper = rendering(op).helper(op, inputs)
+    if helper is not None:
+        exec(helper[1], names)  # our own helper source, in a test
     return names
 
 
 def module_of(op, inputs: list[TensorType], inplace: bool = False) -> torch.nn.Module:
     output = op.infer(inputs)
     text = code.render(rendering(op).module(op, inputs, output, inplace))
-    return eval(text, names_for(op))  # our own emitted constructor, in a test
+    return eval(text, names_for(op, inputs))  # our own emitted constructor, in a test
 
 
 def check_against_torch(op, shape: tuple[int, ...]) -> None:
@@ -52,7 +54,7 @@ def check_against_torch(op, shape: tuple[int, ...]) -> None:
 
 def module_of_unchecked(op, inputs):
     text = code.render(rendering(op).module(op, inputs, inputs[0]))
-    return eval(text, names_for(op))
+    return eval(text, names_for(op, inputs))
 
 
 @settings(max_examples=60, deadline=None)
@@ -396,6 +398,21 @@ def test_batch_norm_follows_the_rank(shape, module):
     op = make("bn")
     assert type(module_of(op, [TensorType(shape)])).__name__ == module
     check_against_torch(op, shape)
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 5, 4), (6, 3, 5, 4)])
+def test_layer_norm_of_a_map_normalises_the_channels_at_each_position(shape):
+    """LayerNorm1d/2d/3d: nn.LayerNorm over the channels moved last, and back."""
+    op = make("layer_norm", eps=1e-3)
+    module = module_of(op, [TensorType(shape)])
+    assert type(module).__name__ == f"LayerNorm{len(shape) - 1}d"
+    check_against_torch(op, shape)
+    torch.nn.init.normal_(module.weight), torch.nn.init.normal_(module.bias)
+    x = torch.randn(2, *shape)
+    reference = torch.nn.LayerNorm(shape[0], eps=1e-3)
+    reference.load_state_dict(module.state_dict())
+    expected = torch.movedim(reference(torch.movedim(x, 1, -1)), -1, 1)
+    torch.testing.assert_close(module(x), expected)
 
 
 @pytest.mark.parametrize("name, args", [("gap", ()), ("adaptive_avgpool", ((2, 2, 1),))])

@@ -149,16 +149,18 @@ GENERATED_NAMES = [
     "Tensor", "torch", "nn", "super", "self", "x", "out", "forward", "__init__",
     "init_weights", "eager_outputs", "choose_column", "training", "NamedTuple", "Optional",
     "OrderedDict", "Dict", "Tuple", "fnmatchcase", "DropPath", "Join", "Chunk",
-    "ChannelShuffle", "Permute", "Reshape", "Select", "LayerNorm2d", "FrozenBatchNorm2d",
-    "ShiftedWindowAttention", "PatchMerge", "NetOutputs", "Net", "count", "index", "keys",
-    "items", "len", "range", "list", "int", "float", "object", "type", "module", "modules",
+    "ChannelShuffle", "Permute", "Reshape", "Select", "LayerNorm2d", "LayerNorm3d",
+    "FrozenBatchNorm2d", "ShiftedWindowAttention", "PatchMerge", "NetOutputs", "Net",
+    "count", "index", "keys", "items", "len", "range", "list", "int", "float", "object",
+    "type", "module", "modules",
 ]
 # The same names as a block would give them: `drop_path` -> class DropPath.
 GENERATED_BLOCK_NAMES = [
     "tensor", "drop_path", "join", "chunk", "channel_shuffle", "permute", "reshape", "select",
-    "layer_norm2d", "frozen_batch_norm2d", "shifted_window_attention", "patch_merge",
-    "named_tuple", "optional", "ordered_dict", "net_outputs", "forward", "init_weights",
-    "eager_outputs", "choose_column", "super", "torch", "nn", "x", "self", "training",
+    "layer_norm2d", "layer_norm1d", "frozen_batch_norm2d", "shifted_window_attention",
+    "patch_merge", "named_tuple", "optional", "ordered_dict", "net_outputs", "forward",
+    "init_weights", "eager_outputs", "choose_column", "super", "torch", "nn", "x", "self",
+    "training",
 ]
 
 

@@ -54,17 +54,29 @@ class Select(nn.Module):
         return f"dim={self.dim}, index={self.index}"
 '''.strip("\n")
 
-LAYER_NORM_2D_SOURCE = '''
-class LayerNorm2d(nn.LayerNorm):
-    """Layer norm over the channels at each position of a (N, C, H, W) map, as
+def layer_norm_class(spatial: int) -> str:
+    """The helper class that layer-normalises a map of `spatial` dims (1 to 3)."""
+    return f"LayerNorm{spatial}d"
+
+
+def layer_norm_source(spatial: int) -> str:
+    """Its source: LayerNorm2d is torchvision's (ConvNeXt); 1d and 3d move the channels
+    of a (N, C, L) or (N, C, T, H, W) map the same way."""
+    shape = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, T, H, W)"}[spatial]
+    last = [0, *range(2, spatial + 2), 1]
+    back = [0, spatial + 1, *range(1, spatial + 1)]
+    return f'''
+class {layer_norm_class(spatial)}(nn.LayerNorm):
+    """Layer norm over the channels at each position of a {shape} map, as
     torchvision's ConvNeXt normalises: the channels moved last and back."""
 
     def forward(self, x: Tensor) -> Tensor:
-        x = torch.permute(x, [0, 2, 3, 1])
+        x = torch.permute(x, {last})
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias,
                                      self.eps)
-        return torch.permute(x, [0, 3, 1, 2])
+        return torch.permute(x, {back})
 '''.strip("\n")
+
 
 FROZEN_BATCH_NORM_SOURCE = '''
 class FrozenBatchNorm2d(nn.Module):

@@ -23,10 +23,11 @@ from archdsl.emit.helpers import (
 from archdsl.emit.swin_helpers import PATCH_MERGE_SOURCE, WINDOW_ATTENTION_SOURCE
 from archdsl.emit.token_helpers import (
     FROZEN_BATCH_NORM_SOURCE,
-    LAYER_NORM_2D_SOURCE,
     PERMUTE_SOURCE,
     RESHAPE_SOURCE,
     SELECT_SOURCE,
+    layer_norm_class,
+    layer_norm_source,
 )
 from archdsl.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU, ReLU6, Sigmoid, SiLU, Tanh
 from archdsl.ops.attention import Attention, WindowAttention
@@ -96,9 +97,13 @@ class Rendering:
         return code.Call(member, (code.ListOf(tuple(args)),) if op.max_inputs != 1
                          else tuple(args))
 
-    def needs_support(self, op: Op, inputs: Types) -> bool:
-        """Whether the file needs the helper module (`support`) for this use of the op."""
-        return bool(self.support)
+    def helper(self, op: Op, inputs: Types) -> tuple[str, str] | None:
+        """The helper module this use of the op needs, as (class name, source), if any."""
+        return (self.support_class, self.support) if self.support else None
+
+    def helper_classes(self) -> tuple[str, ...]:
+        """Every class name `helper` can give: the file's namespace keeps them."""
+        return (self.support_class,) if self.support_class else ()
 
     def network_code(self, ops: list[Op]) -> tuple[list[str], list[str]] | None:
         """Code the whole network needs for these ops (all of one class): lines at the
@@ -518,17 +523,21 @@ class _Select(Rendering):
 @renders(LayerNorm)
 class _LayerNorm(Rendering):
     returns_view = True
-    support, support_class = LAYER_NORM_2D_SOURCE, "LayerNorm2d"
 
     def module(self, op, inputs, output, inplace=False):
         x = inputs[0]
-        ctor = "LayerNorm2d" if x.is_map else "nn.LayerNorm"
+        ctor = layer_norm_class(x.rank - 1) if x.is_map else "nn.LayerNorm"
         return code.Call(ctor, (x.channels,), (("eps", op.p.eps),
                                                ("elementwise_affine", op.p.affine)),
                          ("normalized_shape",), (("eps", 1e-5), ("elementwise_affine", True)))
 
-    def needs_support(self, op, inputs) -> bool:
-        return inputs[0].is_map
+    def helper(self, op, inputs):
+        x = inputs[0]
+        return (layer_norm_class(x.rank - 1), layer_norm_source(x.rank - 1)) if x.is_map \
+            else None
+
+    def helper_classes(self):
+        return tuple(layer_norm_class(spatial) for spatial in (1, 2, 3))
 
 
 @renders(GroupNorm)

@@ -75,7 +75,8 @@ def file_names(graph: Graph) -> FileNames:
     """The file's namespace, with the outputs type named. The spec names that type
     (the front end refuses Python's names and the network's class); where it equals a
     helper class or an import, it takes a number (`Join2`)."""
-    module = Namespace(RESERVED | IMPORTED | {r.support_class for r in RENDERINGS.values()})
+    module = Namespace(RESERVED | IMPORTED |
+                       {name for r in RENDERINGS.values() for name in r.helper_classes()})
     network = class_name(graph.name)
     module.claim(network)  # the network's class keeps its name
     outputs_type = module.create(graph.outputs[0], "", 2) if graph.outputs else None
@@ -150,8 +151,9 @@ def _render(plan: Plan, spec_path: str, doc: str, found: tuple[Argument, ...] = 
     for node in graph.ops():
         render = rendering(node.op)
         types = [graph.shape(s) for s in graph.inputs(node.name)]
-        if render.needs_support(node.op, types) and render.support not in supports:
-            supports.append(render.support)
+        helper = render.helper(node.op, types)
+        if helper is not None and helper[1] not in supports:
+            supports.append(helper[1])
     for support in supports:
         body.add(["", ""] + support.splitlines())
     if graph.outputs:
