@@ -316,3 +316,15 @@ def test_layer_norm_of_a_sequence_or_a_video_map_builds(tmp_path, shape):
     arch = archdsl.load(path)
     assert f"class LayerNorm{shape.count(',')}d(nn.LayerNorm):" in arch.source
     assert fuzz_build.build_problem(arch) == ""
+
+
+@pytest.mark.slow
+def test_the_variants_a_user_tries_first_build(capsys):
+    """tools/build_variants.py: other inputs and moved params of a spec, built."""
+    spec = importlib.util.spec_from_file_location("build_variants",
+                                                  ROOT / "tools" / "build_variants.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["lenet5", "r3d_18"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("14 variants of 2 specs") and "12  ok (built)" in out
