@@ -288,9 +288,9 @@ class _Mean(Rendering):
 
 @renders(Flatten)
 class _Flatten(Rendering):
-    returns_view = True
     functional = True
     aliases_input = True  # a view
+    returns_view = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("nn.Flatten", (op.p.start, op.p.end), (), ("start_dim", "end_dim"),
@@ -438,9 +438,9 @@ class _Mul(Rendering):
 
 @renders(Chunk)
 class _Chunk(Rendering):
-    returns_view = True
     support, support_class = CHUNK_SOURCE, "Chunk"
     aliases_input = True
+    returns_view = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("Chunk", (op.p.chunks, op.p.index), (), ("chunks", "index"))
@@ -448,9 +448,9 @@ class _Chunk(Rendering):
 
 @renders(ChannelShuffle)
 class _ChannelShuffle(Rendering):
-    returns_view = True
     support, support_class = CHANNEL_SHUFFLE_SOURCE, "ChannelShuffle"
     aliases_input = True
+    returns_view = True
 
     def module(self, op, inputs, output, inplace=False):
         return code.Call("ChannelShuffle", (op.p.groups,), (), ("groups",))
@@ -464,9 +464,9 @@ class _ChannelShuffle(Rendering):
 
 @renders(Permute)
 class _Permute(Rendering):
-    returns_view = True
     functional = True
     aliases_input = True
+    returns_view = True
     support, support_class = PERMUTE_SOURCE, "Permute"
 
     def dims(self, op, inputs) -> tuple[int, ...]:
@@ -490,9 +490,9 @@ class _Transpose(_Permute):
 
 @renders(Reshape)
 class _Reshape(Rendering):
-    returns_view = True
     functional = True
     aliases_input = True
+    returns_view = True
     support, support_class = RESHAPE_SOURCE, "Reshape"
 
     def module(self, op, inputs, output, inplace=False):
@@ -505,9 +505,9 @@ class _Reshape(Rendering):
 
 @renders(Select)
 class _Select(Rendering):
-    returns_view = True
     functional = True
     aliases_input = True
+    returns_view = True
     support, support_class = SELECT_SOURCE, "Select"
 
     def module(self, op, inputs, output, inplace=False):
@@ -662,9 +662,9 @@ class _Resize(Rendering):
 
 @renders(Crop)
 class _Crop(Rendering):
-    returns_view = True
     functional = True
     aliases_input = True  # a view of the first input
+    returns_view = True
 
     def expression(self, op, args, inputs, output):
         starts = op.offsets(inputs)
