@@ -364,12 +364,14 @@ def print_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
 
 
 def _existing_file(path: str) -> str:
-    if not os.path.isfile(path):
-        found = zoo.path(path) if zoo.is_reference(path) or not os.path.exists(path) else None
-        if found is None:
-            raise UsageError(f"no such spec file or zoo name: {path} ({zoo.unknown(path)})")
-        return str(found)
-    return path
+    """`path`, or the zoo's spec of that name. A path that is there but not a regular
+    file (a FIFO, a device, a directory) goes on to `load`, which refuses it (E0001)."""
+    if os.path.isfile(path) or os.path.exists(path) and not zoo.is_reference(path):
+        return path
+    found = zoo.path(path)
+    if found is None:
+        raise UsageError(f"no such spec file or zoo name: {path} ({zoo.unknown(path)})")
+    return str(found)
 
 
 def _spec_files(paths: list[str]) -> Iterator[str]:
@@ -386,7 +388,7 @@ def _spec_files(paths: list[str]) -> Iterator[str]:
                           file=sys.stderr)
                     continue
                 yield str(found)
-        elif os.path.isfile(path):
+        elif os.path.exists(path):  # a file, or a FIFO or device that load refuses
             yield path
         elif zoo.path(path) is not None:  # a zoo name: `archdsl check resnet50`
             yield str(zoo.path(path))

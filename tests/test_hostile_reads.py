@@ -197,6 +197,19 @@ def test_a_fifo_is_refused_without_blocking(tmp_path, alarm):
     assert "named pipe" in diagnostic.message and diagnostic.span.file == str(child)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("command", [["check"], ["summary"], ["compile", "-o", "out.py"],
+                                     ["graph"]])
+def test_every_command_names_a_fifo_for_what_it_is(tmp_path, cli, alarm, command):
+    """A FIFO given on the command line is E0001 "a named pipe", exit 1: not "no such file"
+    (it exists), and never a read that blocks."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    code, out, err = cli(*command[:1], str(tmp_path / "pipe.yaml"),
+                         *[str(tmp_path / a) if a.endswith(".py") else a for a in command[1:]])
+    assert code == 1 and "error[E0001]" in err and "is a named pipe (FIFO)" in err
+    assert not (tmp_path / "out.py").exists()
+
+
 @pytest.mark.parametrize("path, kind", [(".", "a directory"), ("/dev/zero", "a character device")])
 def test_what_is_not_a_regular_file_is_refused(tmp_path, path, kind, alarm):
     target = tmp_path if path == "." else Path(path)
