@@ -334,3 +334,23 @@ def test_an_error_in_a_file_two_blocks_read_is_reported_once(tmp_path):
     diagnostics = _error(spec).diagnostics
     assert [(Path(d.span.file).name, d.code) for d in diagnostics] == [
         ("net.yaml", "E0210"), ("inner.yaml", "E0210")]
+
+
+def test_every_misspelt_name_is_reported_before_anything_expands(tmp_path):
+    """Names are checked over the network and every block first, so that one run shows
+    each misspelling (in order of position); a wrong shape still stops at the first."""
+    text = ("archdsl: 1\nname: net\ninput: [3, 8, 8]\nparams: {k: 2}\n"
+            "blocks:\n  b:\n    args: {out: int}\n    let: {w: out * k}\n"
+            "    body: [conv(w, 3), rlu, 'conv(out, 3, groups=grups)']\n"
+            "network:\n  - b(8)\n  - bad: nosuchop(3)\n"
+            "  - if: false\n    then: [relu, 'conv(8, kk)']\n"
+            "  - {repeat: 2, body: 'conv(8 + i, 3)'}\n  - gap\n  - flatten\n  - linear(10)\n")
+    diagnostics = _error(_write(tmp_path / "net.yaml", text)).diagnostics
+    assert [(d.code, d.span.line, d.message) for d in diagnostics] == [
+        ("E0304", 9, "unknown op or block `rlu`"), ("E0301", 9, "undefined name `grups`"),
+        ("E0304", 12, "unknown op or block `nosuchop`"), ("E0301", 14, "undefined name `kk`")]
+    fixed = text.replace("rlu", "relu").replace("grups", "1").replace("nosuchop(3)", "relu")
+    assert archdsl.load(_write(tmp_path / "net.yaml", fixed.replace("kk", "3"))).params
+    wrong = fixed.replace("kk", "3").replace("  - flatten\n", "")  # linear on a map
+    assert [d.code for d in _error(_write(tmp_path / "net.yaml", wrong)).diagnostics] == \
+        ["E0403"]

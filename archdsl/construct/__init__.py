@@ -23,12 +23,12 @@ from archdsl.construct.calls import Calls
 from archdsl.construct.constructs import Constructs
 from archdsl.construct.naming import explicit_names, head_names, origin, positional
 from archdsl.construct.place import Frame
-from archdsl.diagnostics import error
+from archdsl.diagnostics import SpecError, error, gathered
 from archdsl.graph import INPUT, Graph, Member, Scope
 from archdsl.lang import items as it
 from archdsl.lang.evaluate import Evaluator, suggest
 from archdsl.lang.init import evaluate_rule
-from archdsl.lang.load import Spec
+from archdsl.lang.load import IMPLICIT_BLOCK_NAMES, Spec
 from archdsl.lang.params import Override, resolve
 from archdsl.limits import DEFAULT_LIMITS, Limits
 from archdsl.ops import OPS
@@ -51,6 +51,7 @@ class Builder(Calls, Constructs):
     """Builds one graph: the walk over the network's lists, placing each element."""
 
     def run(self, params: dict[str, object]) -> Graph:
+        self.check_names(params)
         network = self.spec.network
         root = self.graph.add_scope(Scope((), "network", network.span, positional(network),
                                           reserved=explicit_names(network)))
@@ -62,6 +63,32 @@ class Builder(Calls, Constructs):
                                  if (rule := evaluate_rule(decl, self.evaluator, params))]
         check_rules(self.graph)
         return self.graph
+
+    def check_names(self, params: dict[str, object]) -> None:
+        """Every name the network and its blocks write, checked before anything expands,
+        so that the misspellings of a file are reported together (a compiler goes on
+        after an error), the first of each expression: `rlu` in a block and `nosuchop`
+        in the network are two errors of one run. Errors of shapes and values, which
+        would cascade, still stop expansion at the first."""
+        visible = dict.fromkeys(params)
+        scopes: list[tuple[object, dict]] = [(self.spec.network, visible)]
+        for block in self.spec.blocks.values():
+            if block.spec is None:  # another spec's network is checked as it expands
+                names = [*IMPLICIT_BLOCK_NAMES, *(a.name for a in block.args),
+                         *(let for let, _ in block.lets)]
+                scopes.append(((block.args, tuple(v for _, v in block.lets), block.body),
+                               {**visible, **dict.fromkeys(names)}))
+        found = []
+        for item, env in scopes:
+            for expr, bound, layer in it.expressions(item):
+                try:
+                    self.evaluator.check_names(expr.node, env, expr.span, bound, layer)
+                except SpecError as exc:
+                    if any(d.code.startswith("E05") for d in exc.diagnostics):
+                        raise  # a limit: stop at once
+                    found += exc.diagnostics
+        if found:
+            raise SpecError(gathered(found, first=self.spec.path))
 
     def fill(self, item: it.Item, frame: Frame, x: str) -> str:
         if isinstance(item, it.Seq):
