@@ -121,6 +121,10 @@ class InitRule:
         """(attribute, call) for each of `weight` and `bias` that the rule sets."""
         return [(a, c) for a, c in (("weight", self.weight), ("bias", self.bias)) if c]
 
+    def sets(self) -> set[str]:
+        """Which of `weight` and `bias` the rule sets."""
+        return {attribute for attribute, _ in self.calls()}
+
     def where(self, attribute: str) -> Span:
         """The value the rule gives `attribute`, or the whole rule."""
         return dict(self.written).get(attribute, self.span)

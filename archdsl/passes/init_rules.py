@@ -18,9 +18,13 @@ SETTABLE = ("weight", "bias")
 FAN_FUNCTIONS = {"kaiming_normal_", "kaiming_uniform_", "xavier_normal_", "xavier_uniform_"}
 
 
+def _tensors(graph: Graph, node) -> dict:
+    return node.op.tensors([graph.shape(s) for s in graph.inputs(node.name)])
+
+
 def settable(graph: Graph, node) -> dict[str, tuple[int, ...]]:
     """The parameters an init rule can set on `node`'s module: name -> shape."""
-    tensors = node.op.tensors([graph.shape(s) for s in graph.inputs(node.name)])
+    tensors = _tensors(graph, node)
     return {name: tensors[name].shape for name in SETTABLE
             if name in tensors and tensors[name].parameter}
 
@@ -39,17 +43,15 @@ def selects(graph: Graph, rule: InitRule) -> list:
 
 def matches(graph: Graph, rule: InitRule) -> list:
     """The op nodes a rule selects that hold a tensor it sets."""
-    setting = {attribute for attribute, _ in rule.calls()}
-    return [node for node in selects(graph, rule) if setting & set(parameters(graph, node))]
+    return [node for node in selects(graph, rule) if rule.sets() & set(parameters(graph, node))]
 
 
 def rule_coverage(graph: Graph) -> dict[str, set[str]]:
     """Module name -> the parameters that some init rule sets."""
     covered: dict[str, set[str]] = {}
     for rule in graph.init_rules:
-        setting = {attribute for attribute, _ in rule.calls()}
         for node in matches(graph, rule):
-            covered.setdefault(node.name, set()).update(setting & set(parameters(graph, node)))
+            covered.setdefault(node.name, set()).update(rule.sets() & set(parameters(graph, node)))
     return covered
 
 
@@ -96,7 +98,7 @@ def unmatched(graph: Graph) -> list[Diagnostic]:
 
 
 def _held(graph: Graph, node) -> str:
-    tensors = node.op.tensors([graph.shape(s) for s in graph.inputs(node.name)])
+    tensors = _tensors(graph, node)
     names = [name or node.name.rsplit(".", 1)[-1] for name, t in tensors.items()
              if t.parameter]
     return ", ".join(f"`{n}`" for n in names) if names else "no parameters"
