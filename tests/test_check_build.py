@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -175,9 +174,15 @@ def test_a_library_spec_builds_runs_and_scripts(name):
 BASES = {path.stem: path.read_text() for path in [
     SPECS / "lenet5.yaml", SPECS / "googlenet.yaml", SPECS / "squeezenet1_1.yaml",
     ROOT / "tests" / "specs" / "kitchen_sink.yaml", SPECS / "resnet50_fpn.yaml"]}
-_DIR = Path(tempfile.mkdtemp(prefix="archdsl-check-build-"))
-for _base in sorted(SPECS.glob("*.yaml")):  # beside the cases, for `extends:`
-    (_DIR / _base.name).write_text(_base.read_text())
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory) -> Path:
+    """A folder holding the library's specs, beside the cases, for `extends:`."""
+    folder = tmp_path_factory.mktemp("check-build")
+    for base in sorted(SPECS.glob("*.yaml")):
+        (folder / base.name).write_text(base.read_text())
+    return folder
 
 
 @pytest.mark.slow
@@ -185,7 +190,7 @@ for _base in sorted(SPECS.glob("*.yaml")):  # beside the cases, for `extends:`
           suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(sorted(BASES)), seed=st.integers(0, 2**32 - 1),
        mutation=st.sampled_from(["rename", "structure", "any"]))
-def test_a_mutated_spec_that_checks_builds(base, seed, mutation):
+def test_a_mutated_spec_that_checks_builds(case_dir, base, seed, mutation):
     from archdsl.lang.yamlload import load_yaml
 
     rng = random.Random(seed)
@@ -194,7 +199,7 @@ def test_a_mutated_spec_that_checks_builds(base, seed, mutation):
     else:
         change = getattr(fuzz_build, f"{mutation}_mutation")
         case = fuzz._dump(change(load_yaml(BASES[base], "b")[0], rng))
-    path = _DIR / "case.yaml"
+    path = case_dir / "case.yaml"
     path.write_text(case)
     outcome, detail = fuzz.run_case(str(path), timeout=10.0, build=True)
     assert not outcome.startswith("FAIL"), f"{outcome}\n{detail}\n--- the case:\n{case}"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib.util
 import random
 import sys
-import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,13 +34,19 @@ BASES = {path.stem: path.read_text() for path in [
     ROOT / "tests" / "specs" / "kitchen_sink.yaml"]}
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
-_DIR = Path(tempfile.mkdtemp(prefix="archdsl-fuzz-"))
-for _name, _text in BASES.items():  # beside the cases, for `extends:`
-    (_DIR / f"{_name}.yaml").write_text(_text)
 
 
-def _run(case: bytes) -> None:
-    path = _DIR / "case.yaml"
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory) -> Path:
+    """A folder holding the base specs, beside the cases, for `extends:`."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    for name, text in BASES.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def _run(folder: Path, case: bytes) -> None:
+    path = folder / "case.yaml"
     path.write_bytes(case)
     outcome, detail = fuzz.run_case(str(path), timeout=5.0)
     assert not outcome.startswith("FAIL"), f"{outcome}\n{detail}\n--- the case:\n" + \
@@ -49,8 +55,8 @@ def _run(case: bytes) -> None:
 
 @SETTINGS
 @given(base=st.sampled_from(sorted(BASES)), seed=st.integers(0, 2**32 - 1))
-def test_mutated_specs(base, seed):
-    _run(fuzz.make_case(BASES[base], random.Random(seed)))
+def test_mutated_specs(case_dir, base, seed):
+    _run(case_dir, fuzz.make_case(BASES[base], random.Random(seed)))
 
 
 # ------------------------------------------------- specs from the language's constructs
@@ -117,8 +123,8 @@ _spec_data = st.fixed_dictionaries(
 
 @SETTINGS
 @given(data=_spec_data)
-def test_specs_built_from_constructs(data):
-    _run(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode())
+def test_specs_built_from_constructs(case_dir, data):
+    _run(case_dir, yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode())
 
 
 def test_the_checks_catch_what_they_should(tmp_path):

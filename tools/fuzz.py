@@ -523,17 +523,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, help="make case INDEX of --seed, show and run it")
     args = parser.parse_args(argv)
     if args.replay or args.index is not None:
-        if args.replay:
-            path = args.replay
-        else:
-            path = os.path.join(tempfile.mkdtemp(), "fuzz-case.yaml")
-            for other, text in _bases():
-                Path(path).with_name(f"{other}.yaml").write_text(text)
-            name, case = _case(args.seed, args.index, _bases())
-            Path(path).write_bytes(case)
-            print(f"--- case {args.index} of seed {args.seed}, from {name}.yaml:")
-            print(case.decode("utf-8", errors="backslashreplace").rstrip(), "---", sep="\n")
-        outcome, detail = run_case(path, args.timeout, args.build)
+        with tempfile.TemporaryDirectory() as folder:
+            if args.replay:
+                path = args.replay
+            else:
+                path = os.path.join(folder, "fuzz-case.yaml")
+                for other, text in _bases():
+                    Path(path).with_name(f"{other}.yaml").write_text(text)
+                name, case = _case(args.seed, args.index, _bases())
+                Path(path).write_bytes(case)
+                print(f"--- case {args.index} of seed {args.seed}, from {name}.yaml:")
+                print(case.decode("utf-8", errors="backslashreplace").rstrip(), "---",
+                      sep="\n")
+            outcome, detail = run_case(path, args.timeout, args.build)
         print(outcome, detail, sep="\n")
         return 1 if outcome.startswith("FAIL") else 0
 
