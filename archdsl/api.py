@@ -77,7 +77,8 @@ class Architecture:
         """The graph of the spec with param `name` set to `value`; None if invalid."""
         overrides = [*self.overrides, python_override(name, value)]
         try:
-            graph, _ = construct(self.spec, overrides, self.graph.limits, self.input)
+            graph, _ = construct(self.spec, overrides, self.graph.limits, self.input,
+                                 recover=False)
             schedule.run(graph)
             validate.run(graph)
         except SpecError:

@@ -27,7 +27,7 @@ def test_rule_covered_weights_skip_the_default_init(monkeypatch):
     assert bool((bn.running_mean == 0).all()) and bool((bn.running_var == 1).all())
     assert int(bn.num_batches_tracked) == 0
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    fc = model.fc.weight
+    fc = model.fc.weight.detach()
     bound = 1 / 512**0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     assert float(fc.abs().max()) <= bound and float(fc.std()) > bound / 3
 

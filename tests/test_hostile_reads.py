@@ -354,3 +354,35 @@ def test_every_misspelt_name_is_reported_before_anything_expands(tmp_path):
     wrong = fixed.replace("kk", "3").replace("  - flatten\n", "")  # linear on a map
     assert [d.code for d in _error(_write(tmp_path / "net.yaml", wrong)).diagnostics] == \
         ["E0403"]
+
+
+def test_independent_argument_errors_are_reported_together(tmp_path):
+    """After an error the walk goes on past the failed layer; it keeps errors of
+    arguments written with params and literals alone, and wrong arguments anywhere,
+    and drops what the failed layer could have caused (a mismatch at a merge, a value
+    computed from a block's `in_channels`)."""
+    text = ("archdsl: 1\nname: net\ninput: [3, 32, 32]\n"
+            "blocks:\n  squeeze:\n    body: ['conv(in_channels // 8, 1)', 'conv(8, 3, strde=1)']\n"
+            "network:\n"
+            "  - conv(16, 3, stride=0)\n"         # line 8: the first error
+            "  - residual: {body: [conv(16, 3), bn]}\n"  # 16 channels: no match for the 3 flowing
+            "  - squeeze\n"                       # 3 // 8 = 0 channels: a consequence
+            "  - conv(32, 3, strid=2)\n"          # line 11: kept
+            "  - gap\n  - flatten\n"
+            "  - linear(10, bias=7)\n")           # line 14: kept
+    diagnostics = _error(_write(tmp_path / "net.yaml", text)).diagnostics
+    assert [(d.code, d.span.line, d.span.col) for d in diagnostics] == [
+        ("E0303", 6, 53), ("E0202", 8, 17), ("E0303", 11, 17), ("E0202", 14, 16)]
+    assert "`strde`" in diagnostics[0].message and "`strid`" in diagnostics[2].message
+    # With the first fixed, the others are still errors: none was its consequence.
+    fixed = _write(tmp_path / "net.yaml", text.replace("stride=0", "stride=1"))
+    assert [d.code for d in _error(fixed).diagnostics] == ["E0303", "E0303", "E0202"]
+    # Checking whether a spec is valid (the constructor-argument search) stops at the first.
+    from archdsl.construct import construct
+    from archdsl.lang.load import load_spec
+    from archdsl.ops import OPS
+
+    spec = load_spec(str(_write(tmp_path / "net.yaml", text)), ops=OPS)
+    with pytest.raises(SpecError) as caught:
+        construct(spec, recover=False)
+    assert [d.code for d in caught.value.diagnostics] == ["E0202"]

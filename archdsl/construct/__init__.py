@@ -38,13 +38,17 @@ from archdsl.tensor import TensorType
 
 
 def construct(spec: Spec, overrides: list[Override] = (), limits: Limits = DEFAULT_LIMITS,
-              input_shape: tuple[int, ...] | None = None) -> tuple[Graph, dict[str, object]]:
+              input_shape: tuple[int, ...] | None = None, recover: bool = True
+              ) -> tuple[Graph, dict[str, object]]:
     """The graph of `spec` with `overrides` applied (and another input shape, if
-    given), and the resolved params."""
+    given), and the resolved params. With `recover`, the walk goes on after an error
+    and reports the file's independent errors together (archdsl.construct.recovery);
+    without, it stops at the first, which is all a caller that only asks whether the
+    spec is valid needs."""
     evaluator = Evaluator(OPS, spec.blocks, limits)
     params = resolve(spec, evaluator, list(overrides))
     shape = TensorType(tuple(input_shape or spec.input))
-    return Builder(spec, evaluator, limits, shape).run(params), params
+    return Builder(spec, evaluator, limits, shape, recover).run(params), params
 
 
 class Builder(Calls, Constructs):
@@ -57,6 +61,8 @@ class Builder(Calls, Constructs):
                                           reserved=explicit_names(network)))
         root.input = INPUT
         root.output = self.graph.output = self.fill(network, Frame(root, params), INPUT)
+        if self.recovery.errors:
+            raise SpecError(self.recovery.report())
         self.graph.outputs = self.outputs()
         self.graph.returns = self.returns(root)
         self.graph.init_rules = [rule for decl in self.spec.init
@@ -68,8 +74,9 @@ class Builder(Calls, Constructs):
         """Every name the network and its blocks write, checked before anything expands,
         so that the misspellings of a file are reported together (a compiler goes on
         after an error), the first of each expression: `rlu` in a block and `nosuchop`
-        in the network are two errors of one run. Errors of shapes and values, which
-        would cascade, still stop expansion at the first."""
+        in the network are two errors of one run. Names in a branch not taken are
+        checked too. The walk then reports the errors of arguments that do not cascade
+        (archdsl.construct.recovery)."""
         visible = dict.fromkeys(params)
         scopes: list[tuple[object, dict]] = [(self.spec.network, visible)]
         for block in self.spec.blocks.values():
@@ -98,6 +105,16 @@ class Builder(Calls, Constructs):
         return self.element(item, frame, x)
 
     def element(self, item: it.Item, frame: Frame, x: str) -> str:
+        """Place one element of a list; the output's node. Where it fails, its error
+        is kept and the walk goes on past it (archdsl.construct.recovery)."""
+        try:
+            return self.place(item, frame, x)
+        except Exception as exc:
+            if not self.recovery.goes_on(exc):
+                raise
+            return x
+
+    def place(self, item: it.Item, frame: Frame, x: str) -> str:
         if isinstance(item, it.Named):
             name = item.name if isinstance(item.name, str) else \
                 self.render(item.name, frame.env, frame.scope)

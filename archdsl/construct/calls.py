@@ -22,16 +22,18 @@ class Calls(Placer):
 
     def layer(self, item: it.Call, frame: Frame) -> LayerCall:
         """The call an item writes, with its patches applied."""
-        value = self.evaluator.layer(item.expr.node, frame.env, item.expr.span)
-        if isinstance(value, LayerCall):
-            for name, patch in item.patches:
-                value = value.with_keyword(
-                    name, self.evaluator.eval(patch.node, frame.env, patch.span), patch.where)
-        if not isinstance(value, LayerCall):
-            raise error("E0307", f"`{_text(item)}` is {a_type(value)}, not a layer",
-                        item.expr.where,
-                        help="a layer is an op or block, called or named: `conv(64, 3)`, "
-                             "`relu`, `bottleneck(planes=64)`")
+        with self.recovery.arguments(frame.env):
+            value = self.evaluator.layer(item.expr.node, frame.env, item.expr.span)
+            if isinstance(value, LayerCall):
+                for name, patch in item.patches:
+                    value = value.with_keyword(
+                        name, self.evaluator.eval(patch.node, frame.env, patch.span),
+                        patch.where)
+            if not isinstance(value, LayerCall):
+                raise error("E0307", f"`{_text(item)}` is {a_type(value)}, not a layer",
+                            item.expr.where,
+                            help="a layer is an op or block, called or named: `conv(64, 3)`, "
+                                 "`relu`, `bottleneck(planes=64)`")
         return value
 
     def call(self, call: LayerCall, frame: Frame, x: str, name: str | None,
@@ -57,7 +59,8 @@ class Calls(Placer):
         in_type = self.graph.shape(x)
         env = dict(self._params(frame))
         env.update(in_channels=in_type.channels, in_shape=in_type.dims)
-        args = self.block_args(block, call, env)
+        with self.recovery.arguments(frame.env):  # the call's, as its caller wrote them
+            args = self.block_args(block, call, env)
         env.update(args)
         lets = {}
         for let, value in block.lets:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from archdsl.construct.naming import explicit_names
+from archdsl.construct.recovery import Recovery
 from archdsl.diagnostics import Label, error
 from archdsl.graph import Graph, Member, Node, Scope, qualify
 from archdsl.lang import items as it
@@ -38,11 +39,13 @@ class Frame:
 class Placer(ABC):
     """The graph under construction, and how members are placed into its modules."""
 
-    def __init__(self, spec: Spec, evaluator: Evaluator, limits: Limits, shape: TensorType):
+    def __init__(self, spec: Spec, evaluator: Evaluator, limits: Limits, shape: TensorType,
+                 recover: bool = True):
         self.spec = spec
         self.evaluator = evaluator
         self.limits = limits
         self.graph = Graph(spec.name, shape, limits)
+        self.recovery = Recovery(recover, spec.path)
 
     # -- the walk over a list, which the Builder (archdsl.construct) defines: the
     # constructs and calls placed inside a list recurse through it.
@@ -68,7 +71,8 @@ class Placer(ABC):
         """Place op `call` on `inputs` as a member of `frame.scope`, named `name` (or
         after the op), and infer its shape; `hint` names its variable in `forward`,
         `mismatch_help` is the help of a merge's shape mismatch."""
-        op = OPS[call.name].bind(call)
+        with self.recovery.arguments(frame.env):
+            op = OPS[call.name].bind(call)
         local = self.claim(frame.scope, name, call.name, name_span or call.span)
         node = Node(qualify(frame.scope.path, local), op, call.span, frame.scope.path, local,
                     call=call)
