@@ -20,6 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archdsl.diagnostics import MAX_SHOWN, Diagnostic, Severity
 from conftest import ROOT, SPECS
 
 _spec = importlib.util.spec_from_file_location("fuzz", ROOT / "tools" / "fuzz.py")
@@ -137,6 +138,12 @@ def test_the_checks_catch_what_they_should(tmp_path):
     assert fuzz.source_problem("import os\n") and fuzz.source_problem("x = open('f')\n")
     assert fuzz.source_problem("class A:\n    def f(self):\n        return eval('1')\n")
     assert fuzz.source_problem("y = self.__class__\n")
+    # Every error and warning is located; a note counting the errors not shown is not.
+    many = "".join(f"  - c{i}: cnv{i}\n" for i in range(MAX_SHOWN + 4))
+    path.write_text(f"archdsl: 1\nname: net\ninput: [3, 8, 8]\nnetwork:\n{many}")
+    assert fuzz.run_case(str(path)) == ("SpecError E0304", "")
+    assert fuzz.span_problem(Diagnostic("E0304", "unknown op", None)) == "no span"
+    assert fuzz.span_problem(Diagnostic("", "4 more errors", severity=Severity.NOTE)) == ""
 
 
 def test_a_run_in_parts_runs_the_same_cases(tmp_path):

@@ -64,7 +64,7 @@ from fuzz_build import (  # noqa: E402
 )
 
 import archdsl  # noqa: E402
-from archdsl.diagnostics import SpecError, render_github, render_json, render_text  # noqa: E402
+from archdsl.diagnostics import Severity, SpecError, render_github, render_json, render_text  # noqa: E402
 from archdsl.lang.evaluate import BUILTINS  # noqa: E402
 from archdsl.lang.yamlload import load_yaml  # noqa: E402
 from archdsl.ops import OPS  # noqa: E402
@@ -314,10 +314,12 @@ def _on_alarm(signum, frame):
 
 
 def span_problem(diagnostic) -> str:
-    """Why a diagnostic's span does not locate it in its file ('' if it does)."""
+    """Why a diagnostic's span does not locate it in its file ('' if it does). A note
+    may be about the whole file (`note: 4 more errors not shown`)."""
     spans = [diagnostic.span] + [label.span for label in diagnostic.labels]
     if spans[0] is None:
-        return "no span"
+        return "" if diagnostic.severity is Severity.NOTE and not diagnostic.code else \
+            "no span"
     for span in spans:
         lines = span.source.lines
         if not 1 <= span.line <= max(len(lines), 1):
