@@ -386,3 +386,19 @@ def test_independent_argument_errors_are_reported_together(tmp_path):
     with pytest.raises(SpecError) as caught:
         construct(spec, recover=False)
     assert [d.code for d in caught.value.diagnostics] == ["E0202"]
+
+
+def test_a_spec_blocks_names_are_checked_before_it_expands(tmp_path):
+    """A `spec:` block's network and blocks are name-checked as the top spec's are,
+    branches not taken included, once however often the block is used."""
+    _write(tmp_path / "inner.yaml",
+           "archdsl: 1\nname: inner\ninput: [3, 8, 8]\nparams: {deep: false}\n"
+           "blocks:\n  unit: {body: [bn, rlu]}\n"
+           "network:\n  - conv(8, 3)\n  - if: deep\n    then: [unit, 'conv(8, kk)']\n")
+    spec = _write(tmp_path / "net.yaml",
+                  "archdsl: 1\nname: top\ninput: [3, 8, 8]\n"
+                  "blocks:\n  stem: {spec: inner.yaml}\n"
+                  "network: [stem, stem, 'linear(10, bais=true)']\n")
+    diagnostics = _error(spec).diagnostics
+    assert [(Path(d.span.file).name, d.code, d.span.line) for d in diagnostics] == [
+        ("net.yaml", "E0303", 6), ("inner.yaml", "E0304", 6), ("inner.yaml", "E0301", 10)]

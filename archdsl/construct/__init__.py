@@ -55,6 +55,7 @@ class Builder(Calls, Constructs):
     """Builds one graph: the walk over the network's lists, placing each element."""
 
     def run(self, params: dict[str, object]) -> Graph:
+        self.names_checked.add(id(self.spec))
         self.check_names(params)
         network = self.spec.network
         root = self.graph.add_scope(Scope((), "network", network.span, positional(network),
@@ -80,7 +81,7 @@ class Builder(Calls, Constructs):
         visible = dict.fromkeys(params)
         scopes: list[tuple[object, dict]] = [(self.spec.network, visible)]
         for block in self.spec.blocks.values():
-            if block.spec is None:  # another spec's network is checked as it expands
+            if block.spec is None:  # another spec's is checked as it expands (spec_block)
                 names = [*IMPLICIT_BLOCK_NAMES, *(a.name for a in block.args),
                          *(let for let, _ in block.lets)]
                 scopes.append(((block.args, tuple(v for _, v in block.lets), block.body),

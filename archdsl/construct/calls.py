@@ -103,6 +103,10 @@ class Calls(Placer):
         try:
             params = resolve(inner, self.evaluator, overrides)
             self.spec = inner
+            if id(inner) not in self.names_checked:  # as the top spec's, before it expands
+                self.names_checked.add(id(inner))
+                with self.recovery.arguments(params):
+                    self.check_names(params)
             local = self.claim(frame.scope, name, block.name, name_span or call.span)
             scope = self.child_scope(frame, local, block.body, positional(block.body),
                                      origin=f"block:{block.name}", block=block,

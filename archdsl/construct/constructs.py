@@ -267,8 +267,6 @@ class Constructs(Placer):
         if not isinstance(value, bool):
             raise error("E0302", f"`if` needs true or false, not {described(value)}",
                         item.cond.where, help="write a comparison, e.g. `depth == 1`")
-        # The branch not taken is not expanded, but a name it misspells is still an
-        # error: it would surface only once a param changes.
-        for expr, bound, layer in it.expressions(item.orelse if value else item.then):
-            self.evaluator.check_names(expr.node, frame.env, expr.span, bound, layer)
+        # The branch not taken is not expanded; the names it writes were checked with
+        # the rest of the spec's (Builder.check_names).
         return item.then if value else item.orelse

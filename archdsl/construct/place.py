@@ -46,6 +46,7 @@ class Placer(ABC):
         self.limits = limits
         self.graph = Graph(spec.name, shape, limits)
         self.recovery = Recovery(recover, spec.path)
+        self.names_checked: set[int] = set()  # the specs whose names were checked (by id)
 
     # -- the walk over a list, which the Builder (archdsl.construct) defines: the
     # constructs and calls placed inside a list recurse through it.
@@ -53,6 +54,10 @@ class Placer(ABC):
     @abstractmethod
     def fill(self, item: it.Item, frame: Frame, x: str) -> str:
         """Place `item`'s elements into `frame.scope`, in order; the output's node."""
+
+    @abstractmethod
+    def check_names(self, params: dict[str, object]) -> None:
+        """Check every name `self.spec`'s network and blocks write, before expanding."""
 
     @abstractmethod
     def element(self, item: it.Item, frame: Frame, x: str) -> str:
