@@ -402,3 +402,35 @@ def test_a_spec_blocks_names_are_checked_before_it_expands(tmp_path):
     diagnostics = _error(spec).diagnostics
     assert [(Path(d.span.file).name, d.code, d.span.line) for d in diagnostics] == [
         ("net.yaml", "E0303", 6), ("inner.yaml", "E0304", 6), ("inner.yaml", "E0301", 10)]
+
+
+def test_after_an_error_the_walk_catches_only_what_it_could_have_caused(tmp_path,
+                                                                        monkeypatch):
+    """Past an error, a lookup failing on what a failed layer left half-made stops the
+    walk with the errors so far; an exception the walk did not cause (an interrupt,
+    a timer's) goes through untouched."""
+    from archdsl.construct import Builder, recovery
+    from archdsl.diagnostics import error
+
+    class Interrupt(Exception):
+        pass
+
+    kept = recovery.Recovery(True, "net.yaml")
+    first = error("E0202", "argument `stride` of `conv`: input should be greater than 0")
+    assert kept.goes_on(first) and not kept.goes_on(Interrupt())
+    with pytest.raises(recovery.Stopped) as stopped:
+        kept.goes_on(KeyError("conv1"))
+    assert stopped.value.diagnostics == first.diagnostics
+
+    path = _write(tmp_path / "net.yaml", "archdsl: 1\nname: net\ninput: [3, 8, 8]\n"
+                  "network:\n  - conv(8, 3, stride=0)\n  - relu\n  - gap\n")
+    place = Builder.place
+
+    def interrupted_at_line_6(self, item, frame, x):
+        if getattr(item, "span", None) is not None and item.span.line == 6:
+            raise Interrupt()
+        return place(self, item, frame, x)
+
+    monkeypatch.setattr(Builder, "place", interrupted_at_line_6)
+    with pytest.raises(Interrupt):
+        archdsl.load(path)

@@ -23,6 +23,7 @@ from archdsl.construct.calls import Calls
 from archdsl.construct.constructs import Constructs
 from archdsl.construct.naming import explicit_names, head_names, origin, positional
 from archdsl.construct.place import Frame
+from archdsl.construct.recovery import CAUGHT
 from archdsl.diagnostics import SpecError, error, gathered
 from archdsl.graph import INPUT, Graph, Member, Scope
 from archdsl.lang import items as it
@@ -110,7 +111,7 @@ class Builder(Calls, Constructs):
         is kept and the walk goes on past it (archdsl.construct.recovery)."""
         try:
             return self.place(item, frame, x)
-        except Exception as exc:
+        except CAUGHT as exc:
             if not self.recovery.goes_on(exc):
                 raise
             return x

@@ -13,8 +13,10 @@ the ones the substitute cannot have caused:
 - wrong arguments anywhere (an unknown keyword, too many positional arguments, a
   call of something that is not a layer), which no value changes.
 
-A limit (E05xx) or an unexpected exception after an error stops the walk with the
-errors kept so far; the first error of a walk is raised as it always was.
+A limit (E05xx), or a lookup or arithmetic failing on what a failed element left
+half-made, stops the walk with the errors kept so far. Any other exception (an
+interrupt, a timer's) goes through untouched, and the first error of a walk is
+raised as it always was.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from archdsl.diagnostics import MAX_SHOWN, Diagnostic, SpecError, gathered
 VALUE_FREE = frozenset({"E0303", "E0304", "E0307"})
 # Kept errors past which the walk stops: enough to show, with a count of the others.
 MAX_KEPT = 4 * MAX_SHOWN
+# What an element may raise: errors, and the failures of code that meets what an
+# earlier failed element left half-made (a node without a shape, a scope without an
+# output).
+CAUGHT = (SpecError, LookupError, TypeError, ValueError, AttributeError, ArithmeticError,
+          AssertionError, RecursionError)
 
 
 class ArgumentError(SpecError):
@@ -75,10 +82,10 @@ class Recovery:
             raise ArgumentError(exc, shape_free(env)) from None
 
     def goes_on(self, exc: Exception) -> bool:
-        """Whether the walk goes on past the element that raised `exc`, having kept
-        what `exc` reports that can be trusted. Raises `Stopped` where the walk cannot
-        go on after earlier errors."""
-        if not self.enabled or isinstance(exc, Stopped):
+        """Whether the walk goes on past the element that raised `exc` (one of
+        CAUGHT), having kept what `exc` reports that can be trusted. Raises `Stopped`
+        where the walk cannot go on after earlier errors."""
+        if not self.enabled or isinstance(exc, Stopped) or not isinstance(exc, CAUGHT):
             return False
         stops = not isinstance(exc, SpecError) or \
             any(d.code.startswith("E05") for d in exc.diagnostics)
