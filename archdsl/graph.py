@@ -203,6 +203,12 @@ class Graph:
         self._inputs[node.name] = list(inputs)
         return node
 
+    def discard(self, name: str) -> None:
+        """Remove node `name`, which nothing reads yet: a layer that failed to place."""
+        assert not self.consumers(name), name
+        self.dag.remove_node(name)
+        del self._inputs[name]
+
     # -- editing (transforms such as the inference form)
 
     def bypass(self, name: str) -> str:

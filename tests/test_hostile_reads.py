@@ -8,6 +8,7 @@ Each case is bounded in CPU time like tests/test_hostile.py.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import time
@@ -20,6 +21,7 @@ from archdsl.diagnostics import MAX_SHOWN, Severity, SpecError, render_github
 from archdsl.lang.yamlload import load_yaml
 from archdsl.limits import Limits
 from archdsl.source import SourceFile
+from conftest import SPECS
 
 SECONDS = 2.0
 NET = "archdsl: 1\nname: net\ninput: [3, 8, 8]\nnetwork: [relu]\n"
@@ -434,3 +436,59 @@ def test_after_an_error_the_walk_catches_only_what_it_could_have_caused(tmp_path
     monkeypatch.setattr(Builder, "place", interrupted_at_line_6)
     with pytest.raises(Interrupt):
         archdsl.load(path)
+
+
+def test_an_error_in_every_copy_of_a_block_counts_once(tmp_path):
+    """The errors kept past the first are counted once each: a wrong keyword in a block
+    used 300 times does not use up the room for the network's other errors."""
+    text = ("archdsl: 1\nname: net\ninput: [3, 8, 8]\n"
+            "blocks:\n  unit: {body: ['conv(8, 3, strde=1)', relu]}\n"
+            "network:\n  - repeat: 300\n    body: unit\n  - gap\n  - flatten\n"
+            "  - linear(10, bais=true)\n")
+    diagnostics = _error(_write(tmp_path / "net.yaml", text)).diagnostics
+    assert [(d.code, d.span.line) for d in diagnostics] == [("E0303", 5), ("E0303", 11)]
+
+
+# A layer written as an op call on one line: `relu`, `conv(64, 3, stride=2)`.
+_OP_CALL = re.compile(r"[a-z_][a-z_0-9]*(\(.*\))?")
+# Library specs small enough for the fast subset; the others are `slow`.
+_FAST_SPECS = {"lenet5", "resnet18", "googlenet", "mobilenet_v2"}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    """The library's specs in a folder of their own, for `extends:`."""
+    folder = tmp_path_factory.mktemp("library")
+    for path in SPECS.glob("*.yaml"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("name", [
+    name if name in _FAST_SPECS else pytest.param(name, marks=pytest.mark.slow)
+    for name in sorted(p.stem for p in SPECS.glob("*.yaml"))])
+def test_two_wrong_keywords_far_apart_are_two_errors(library, name):
+    """In each library spec, the first and the last op call it expands (by position)
+    are given an unknown keyword: one run reports both, and nothing else, whatever
+    the first failure did to the network between them."""
+    text = (library / f"{name}.yaml").read_text()
+    arch = archdsl.load(library / f"{name}.yaml")
+    lines = text.splitlines(keepends=True)
+    nodes = [arch.graph.node(n) for n in arch.graph.dag]
+    sites = sorted({(span.line, span.col, span.end_col) for node in nodes
+                    if (span := node.span) is not None and span.line == span.end_line and
+                    Path(span.file).name == f"{name}.yaml" and node.call is not None and
+                    (m := _OP_CALL.fullmatch(lines[span.line - 1][span.col - 1:span.end_col - 1]))
+                    and m.group(0).split("(")[0] == node.call.name})  # not `residual:`
+    if len(sites) < 2:
+        pytest.skip("fewer than two op calls written in the spec's own file")
+    for line, col, end in (sites[-1], sites[0]):  # the later first: columns stay put
+        call = lines[line - 1][col - 1:end - 1]
+        wrong = f"{call[:-1]}, bogus=1)" if call.endswith(")") else f"{call}(bogus=1)"
+        lines[line - 1] = lines[line - 1][:col - 1] + wrong + lines[line - 1][end - 1:]
+    case = library / f"case_{name}.yaml"
+    case.write_text("".join(lines))
+    with pytest.raises(SpecError) as caught:
+        archdsl.load(case)
+    assert [(d.code, d.span.line) for d in caught.value.diagnostics] == [
+        ("E0303", sites[0][0]), ("E0303", sites[-1][0])]

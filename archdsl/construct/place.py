@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from archdsl.construct.naming import explicit_names
 from archdsl.construct.recovery import Recovery
-from archdsl.diagnostics import Label, error
+from archdsl.diagnostics import Label, SpecError, error
 from archdsl.graph import Graph, Member, Node, Scope, qualify
 from archdsl.lang import items as it
 from archdsl.lang.evaluate import Evaluator, LayerCall, a_type
@@ -83,7 +83,12 @@ class Placer(ABC):
                     call=call)
         self.graph.add_node(node, inputs)
         frame.scope.children.append(Member(local, node=node.name, hint=hint))
-        infer_node(self.graph, node.name, mismatch_help)
+        try:
+            infer_node(self.graph, node.name, mismatch_help)
+        except SpecError:  # nothing half-made stays for the walk going on past it
+            frame.scope.children.pop()
+            self.graph.discard(node.name)
+            raise
         return node.name
 
     def child_scope(self, frame: Frame, local: str, item: it.Item | None, positional: bool,

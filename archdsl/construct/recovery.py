@@ -67,7 +67,7 @@ class Recovery:
     def __init__(self, enabled: bool, first_file: str):
         self.enabled = enabled
         self.first_file = first_file
-        self.errors: list[Diagnostic] = []
+        self.errors: dict[Diagnostic, None] = {}  # once each (a block's, in every copy)
 
     @contextmanager
     def arguments(self, env: Mapping[str, object]) -> Iterator[None]:
@@ -94,11 +94,11 @@ class Recovery:
                 raise Stopped(self.report()) from None
             return False
         if not self.errors or isinstance(exc, ArgumentError) and exc.trusted:
-            self.errors += exc.diagnostics
+            self.errors.update(dict.fromkeys(exc.diagnostics))
         if len(self.errors) >= MAX_KEPT:
             raise Stopped(self.report()) from None
         return True
 
     def report(self) -> list[Diagnostic]:
         """The errors kept, once each, in order of position."""
-        return gathered(self.errors, first=self.first_file)
+        return gathered(list(self.errors), first=self.first_file)
