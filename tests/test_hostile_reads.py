@@ -492,3 +492,20 @@ def test_two_wrong_keywords_far_apart_are_two_errors(library, name):
         archdsl.load(case)
     assert [(d.code, d.span.line) for d in caught.value.diagnostics] == [
         ("E0303", sites[0][0]), ("E0303", sites[-1][0])]
+
+
+def test_a_spec_block_called_from_a_block_is_not_shape_free(tmp_path):
+    """A `spec:` block's params given from a block's `in_channels` depend on the
+    input: past an error, a value error inside it may be a consequence, and is left
+    out (here `width - 16` is negative only because the first conv failed)."""
+    _write(tmp_path / "inner.yaml", "archdsl: 1\nname: inner\ninput: [3, 8, 8]\n"
+           "params: {width: 64}\nnetwork: ['conv(width - 16, 3)']\n")
+    text = ("archdsl: 1\nname: top\ninput: [3, 8, 8]\n"
+            "blocks:\n  inner: {spec: inner.yaml}\n"
+            "  wrap: {body: ['inner(width=in_channels)']}\n"
+            "network: ['conv(32, 3, stride=0)', wrap, 'linear(10, bais=true)']\n")
+    diagnostics = _error(_write(tmp_path / "net.yaml", text)).diagnostics
+    assert [(Path(d.span.file).name, d.code) for d in diagnostics] == [
+        ("net.yaml", "E0202"), ("net.yaml", "E0303")]
+    fixed = _write(tmp_path / "net.yaml", text.replace("stride=0", "stride=1"))
+    assert [d.code for d in _error(fixed).diagnostics] == ["E0303"]

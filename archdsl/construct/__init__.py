@@ -155,7 +155,7 @@ class Builder(Calls, Constructs):
         local = self.claim(frame.scope, name, base, name_span or item.span)
         is_positional = item.name is None if isinstance(item, it.Repeat) else positional(item)
         child = self.child_scope(frame, local, item, is_positional, origin=origin(item))
-        inner = Frame(child, frame.env, frame.depth)
+        inner = Frame(child, frame.env, frame.depth, shape_free=frame.shape_free)
         child.input = x
         if isinstance(item, it.Residual):
             child.output = self.residual(item, inner, x)

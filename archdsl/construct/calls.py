@@ -22,7 +22,7 @@ class Calls(Placer):
 
     def layer(self, item: it.Call, frame: Frame) -> LayerCall:
         """The call an item writes, with its patches applied."""
-        with self.recovery.arguments(frame.env):
+        with self.recovery.arguments(frame.shape_free):
             value = self.evaluator.layer(item.expr.node, frame.env, item.expr.span)
             if isinstance(value, LayerCall):
                 for name, patch in item.patches:
@@ -59,7 +59,7 @@ class Calls(Placer):
         in_type = self.graph.shape(x)
         env = dict(self._params(frame))
         env.update(in_channels=in_type.channels, in_shape=in_type.dims)
-        with self.recovery.arguments(frame.env):  # the call's, as its caller wrote them
+        with self.recovery.arguments(frame.shape_free):  # as its caller wrote them
             args = self.block_args(block, call, env)
         env.update(args)
         lets = {}
@@ -76,7 +76,8 @@ class Calls(Placer):
                               for a in block.args if a.default is not None}
         scope.input = x
         try:
-            scope.output = self.fill(block.body, Frame(scope, env, frame.depth + 1), x)
+            scope.output = self.fill(block.body, Frame(scope, env, frame.depth + 1,
+                                                       shape_free=False), x)
         except RecursionError:  # nested lists inside nested blocks: Python's stack runs out
             raise error("E0501", f"blocks and the lists inside them nest too deeply to "
                         f"expand ({frame.depth + 1} blocks deep at `{block.name}`)", call.span,
@@ -105,7 +106,7 @@ class Calls(Placer):
             self.spec = inner
             if id(inner) not in self.names_checked:  # as the top spec's, before it expands
                 self.names_checked.add(id(inner))
-                with self.recovery.arguments(params):
+                with self.recovery.arguments(frame.shape_free):
                     self.check_names(params)
             local = self.claim(frame.scope, name, block.name, name_span or call.span)
             scope = self.child_scope(frame, local, block.body, positional(block.body),
@@ -114,7 +115,8 @@ class Calls(Placer):
             scope.span, scope.mentions = call.span, call.mentions
             scope.doc, scope.defined_at = block.doc, block.span
             scope.input = x
-            scope.output = self.fill(block.body, Frame(scope, params, frame.depth + 1), x)
+            scope.output = self.fill(block.body, Frame(scope, params, frame.depth + 1,
+                                                       shape_free=frame.shape_free), x)
         finally:
             self.spec, self.evaluator = outer_spec, outer_evaluator
         return scope.output
@@ -176,7 +178,7 @@ class Calls(Placer):
         base_kwargs = list(inner.kwargs) + [(k, v) for k, v in kwargs.items()]
         base_spans = list(inner.kw_spans) + [spans[k] for k in kwargs]
         has_stride = any(a.name == "stride" for a in block.args)
-        inner_frame = Frame(scope, frame.env, frame.depth)
+        inner_frame = Frame(scope, frame.env, frame.depth, shape_free=frame.shape_free)
         for i in range(depth):
             # The first copy takes the stage's stride; the others keep the resolution.
             copy_kwargs = [(k, 1 if (i and k == "stride" and has_stride) else v)

@@ -163,7 +163,8 @@ class Constructs(Placer):
             raise error("E0500", f"repeat {count} is above the limit {self.limits.max_repeat}",
                         where, help="or raise Limits.max_repeat")
         for i in range(count):
-            inner = Frame(frame.scope, {**frame.env, item.index: i}, frame.depth)
+            inner = Frame(frame.scope, {**frame.env, item.index: i}, frame.depth,
+                          shape_free=frame.shape_free)
             if item.name is None:  # the copies are spliced into the list
                 x = self.fill(item.body, inner, x)
             else:  # each copy is one member, named by the template

@@ -34,6 +34,10 @@ class Frame:
     env: Mapping[str, object]
     depth: int = 0
     hint: str = "out"  # the variable name for merges placed here (a branch's name inside it)
+    # Whether no value in `env` depends on the tensor flowing in: false inside a block
+    # (`in_channels`, and what its arguments' defaults and `let`s make of it) and in a
+    # `spec:` block called from one.
+    shape_free: bool = True
 
 
 class Placer(ABC):
@@ -76,7 +80,7 @@ class Placer(ABC):
         """Place op `call` on `inputs` as a member of `frame.scope`, named `name` (or
         after the op), and infer its shape; `hint` names its variable in `forward`,
         `mismatch_help` is the help of a merge's shape mismatch."""
-        with self.recovery.arguments(frame.env):
+        with self.recovery.arguments(frame.shape_free):
             op = OPS[call.name].bind(call)
         local = self.claim(frame.scope, name, call.name, name_span or call.span)
         node = Node(qualify(frame.scope.path, local), op, call.span, frame.scope.path, local,

@@ -21,7 +21,7 @@ raised as it always was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from archdsl.diagnostics import MAX_SHOWN, Diagnostic, SpecError, gathered
@@ -55,12 +55,6 @@ class Stopped(SpecError):
     """The errors kept so far, when the walk cannot go on."""
 
 
-def shape_free(env: Mapping[str, object]) -> bool:
-    """Whether values in `env` are free of the input's shape: a block's are not
-    (`in_channels`, `in_shape`, and whatever its arguments' defaults make of them)."""
-    return "in_shape" not in env
-
-
 class Recovery:
     """The errors of one walk over a spec's lists, and whether the walk goes on."""
 
@@ -70,8 +64,9 @@ class Recovery:
         self.errors: dict[Diagnostic, None] = {}  # once each (a block's, in every copy)
 
     @contextmanager
-    def arguments(self, env: Mapping[str, object]) -> Iterator[None]:
-        """Marks an error raised inside as one of a call's arguments, evaluated in `env`."""
+    def arguments(self, shape_free: bool) -> Iterator[None]:
+        """Marks an error raised inside as one of a call's arguments, evaluated where
+        no value depends on the input's shape if `shape_free` (Frame.shape_free)."""
         try:
             yield
         except ArgumentError:
@@ -79,7 +74,7 @@ class Recovery:
         except SpecError as exc:
             if not self.enabled:
                 raise
-            raise ArgumentError(exc, shape_free(env)) from None
+            raise ArgumentError(exc, shape_free) from None
 
     def goes_on(self, exc: Exception) -> bool:
         """Whether the walk goes on past the element that raised `exc` (one of
