@@ -9,12 +9,14 @@ after the first, only errors in a call's arguments are kept, and of those only
 the ones the substitute cannot have caused:
 
 - arguments evaluated outside any block, from params and literals alone
-  (`conv(16, 3, stride=0)` in the network's list, or in a `spec:` block's);
+  (`conv(16, 3, stride=0)` in the network's list, or in the list of a `spec:`
+  block that no block calls; Frame.shape_free);
 - wrong arguments anywhere (an unknown keyword, too many positional arguments, a
   call of something that is not a layer), which no value changes.
 
-A limit (E05xx), or a lookup or arithmetic failing on what a failed element left
-half-made, stops the walk with the errors kept so far. Any other exception (an
+A failed layer leaves no node behind (Placer.place_node). A limit (E05xx), or a
+lookup or arithmetic failing on what a failed element left half-made, stops the
+walk with the errors kept so far. Any other exception (an
 interrupt, a timer's) goes through untouched, and the first error of a walk is
 raised as it always was.
 """
@@ -31,8 +33,8 @@ VALUE_FREE = frozenset({"E0303", "E0304", "E0307"})
 # Kept errors past which the walk stops: enough to show, with a count of the others.
 MAX_KEPT = 4 * MAX_SHOWN
 # What an element may raise: errors, and the failures of code that meets what an
-# earlier failed element left half-made (a node without a shape, a scope without an
-# output).
+# earlier failed element left half-made (a module without an output, a name taken
+# by a layer that is not there).
 CAUGHT = (SpecError, LookupError, TypeError, ValueError, AttributeError, ArithmeticError,
           AssertionError, RecursionError)
 
