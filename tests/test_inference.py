@@ -107,9 +107,8 @@ def test_compile_inference_with_trained_weights(cli, tmp_path):
     assert "BatchNorm" not in (tmp_path / "r18.py").read_text()
 
 
-@pytest.mark.parametrize("spec", [  # ViT-B/16 at 112 (50 tokens) in the fast subset
-    "vit_b_16", pytest.param("convnext_tiny", marks=pytest.mark.slow),
-    pytest.param("swin_t", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["vit_b_16", "convnext_tiny", "swin_t"])
 def test_inference_form_of_networks_without_batch_norm(spec):
     """Layer norms stay, stochastic depth and dropout go: the same parameters, the
     eval outputs."""

@@ -119,6 +119,7 @@ def test_x2_0_is_x1_0_with_the_2x_widths():
     assert shapes["stage4.3.channel_shuffle"].dims == (976, 7, 7)
 
 
+@pytest.mark.slow  # the fast subset folds batch norms in tests/test_inference.py
 def test_inference_form_equals_eval():
     """Every batch norm folds, the depthwise convs' included (branch1 starts with one
     whose BN no ReLU follows); the folded module computes the eval-mode outputs."""
