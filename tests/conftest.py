@@ -30,3 +30,16 @@ def cli(capsys, monkeypatch):
 
 def spec_files() -> list[Path]:
     return sorted(SPECS.glob("*.yaml"))
+
+
+# The deepest and widest networks take a second or more in each per-spec test: their
+# cases run in the full suite only.
+DEEP = {"preact_resnet164", "preact_resnet1001", "resnet101", "resnet110_stochastic_depth",
+        "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+        "wide_resnet101_2", "densenet161", "densenet169", "densenet201", "inception_v3"}
+
+
+def slow_if_deep(names):
+    """Spec names (or files) as parameters, the DEEP ones marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if Path(n).stem in DEEP else n
+            for n in names]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import archdsl
-from conftest import spec_files
+from conftest import slow_if_deep, spec_files
 
 
 def build_on_meta(arch) -> torch.nn.Module:
@@ -18,10 +18,6 @@ def build_on_meta(arch) -> torch.nn.Module:
         return archdsl.build(arch, allow_large=True).eval()
 
 
-# The deepest and widest networks take a second or more each: the full suite only.
-DEEP = {"preact_resnet164", "preact_resnet1001", "resnet101", "resnet110_stochastic_depth",
-        "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
-        "wide_resnet101_2", "densenet161", "densenet169", "densenet201", "inception_v3"}
 # TorchScript of every spec takes two minutes; the fast subset scripts three.
 SCRIPTED_FAST = {"lenet5", "resnet18", "squeezenet1_1"}
 
@@ -31,8 +27,7 @@ def _slow_unless(specs, fast):
     return [s if fast(s.stem) else pytest.param(s, marks=pytest.mark.slow) for s in specs]
 
 
-@pytest.mark.parametrize("spec", _slow_unless(spec_files(), lambda s: s not in DEEP),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", slow_if_deep(spec_files()), ids=lambda p: p.stem)
 def test_static_shapes_and_params_match_the_module(spec):
     arch = archdsl.load(spec)
     model = build_on_meta(arch)

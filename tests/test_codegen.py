@@ -7,10 +7,10 @@ import ast
 import pytest
 
 import archdsl
-from conftest import CODEGEN, UPDATE_GOLDENS, spec_files
+from conftest import CODEGEN, UPDATE_GOLDENS, slow_if_deep, spec_files
 
 
-@pytest.mark.parametrize("spec", spec_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", slow_if_deep(spec_files()), ids=lambda p: p.stem)
 def test_codegen_is_current(spec):
     generated = archdsl.compile_source(spec)
     target = CODEGEN / f"{spec.stem}.py"

@@ -17,7 +17,7 @@ from archdsl.api import check
 from archdsl.lang.load import parse_spec
 from archdsl.ops import OPS
 from archdsl.ops.base import Op
-from conftest import SPECS
+from conftest import SPECS, slow_if_deep
 
 # spec -> torchvision weights enum, whose meta documents params and "GFLOPS" (_ops)
 DOCUMENTED = {
@@ -62,7 +62,7 @@ def counted_macs(model: torch.nn.Module, shape) -> int:
     return total
 
 
-@pytest.mark.parametrize("spec", sorted(DOCUMENTED))
+@pytest.mark.parametrize("spec", slow_if_deep(sorted(DOCUMENTED)))
 def test_macs_equal_the_documented_and_the_measured_count(spec):
     arch = archdsl.load(SPECS / f"{spec}.yaml")
     macs = arch.summary()["totals"]["macs"]
