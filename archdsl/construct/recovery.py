@@ -16,9 +16,8 @@ the ones the substitute cannot have caused:
 
 A failed layer leaves no node behind (Placer.place_node). A limit (E05xx), or a
 lookup or arithmetic failing on what a failed element left half-made, stops the
-walk with the errors kept so far. Any other exception (an
-interrupt, a timer's) goes through untouched, and the first error of a walk is
-raised as it always was.
+walk with the errors kept so far. Any other exception (an interrupt, a timer's)
+goes through untouched, and the first error of a walk is raised as it always was.
 """
 
 from __future__ import annotations
