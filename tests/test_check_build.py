@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -333,3 +334,37 @@ def test_the_variants_a_user_tries_first_build(capsys):
     assert tool.main(["lenet5", "r3d_18"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("14 variants of 2 specs") and "12  ok (built)" in out
+
+
+def _batch_norm_on_meta(training: bool, shape: tuple, dtype, channels_last: bool):
+    """native_batch_norm's outputs on the meta device: (shape, strides, dtype) each."""
+    x = torch.empty(shape, device="meta", dtype=dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.empty(shape[1], device="meta", dtype=dtype)
+    out = torch.ops.aten.native_batch_norm(x, w, w, w.clone(), w.clone(), training, 0.1, 1e-5)
+    return [(tuple(t.shape), t.stride(), t.dtype) for t in out]
+
+
+def _meta_kernel_file() -> str:
+    dump = torch._C._dispatch_dump("aten::native_batch_norm")
+    (line,) = [line for line in dump.splitlines() if line.startswith("Meta:")]
+    return line
+
+
+def test_the_fuzzers_batch_norm_kernel_gives_torchs_shapes_and_goes_away():
+    """fast_meta_batch_norm returns what torch's meta kernel returns, a norm that does
+    not fit its input still fails, and torch's kernel is back after the block."""
+    cases = [(training, shape, dtype, False) for training in (False, True)
+             for shape in [(2, 8), (2, 8, 7), (2, 8, 5, 5), (2, 8, 3, 4, 5)]
+             for dtype in (torch.float32, torch.float16, torch.bfloat16)]
+    cases += [(training, (2, 8, 5, 5), torch.float32, True) for training in (False, True)]
+    torchs = [_batch_norm_on_meta(*case) for case in cases]
+    assert "fuzz_build.py" not in _meta_kernel_file()
+    with fuzz_build.fast_meta_batch_norm():
+        assert "fuzz_build.py" in _meta_kernel_file()
+        assert [_batch_norm_on_meta(*case) for case in cases] == torchs
+        norm = torch.nn.BatchNorm2d(16, device="meta")
+        with pytest.raises(RuntimeError, match="should contain 8 elements not 16"):
+            norm.eval()(torch.empty(2, 8, 4, 4, device="meta"))
+    assert "fuzz_build.py" not in _meta_kernel_file()

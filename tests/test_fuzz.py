@@ -147,12 +147,14 @@ def test_the_checks_catch_what_they_should(tmp_path):
 
 
 def test_a_run_in_parts_runs_the_same_cases(tmp_path):
-    """Case i of a seed does not depend on --start or --jobs: a long run can be split."""
+    """Case i of a seed does not depend on --start or --jobs: a long run can be split.
+    With --build, the case that check accepts is built, run and scripted."""
     import subprocess
 
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz.py"), "--seed", "3",
-                          "--start", "40", "--cases", "4", "--jobs", "1", "--out",
-                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+                          "--start", "48", "--cases", "4", "--jobs", "1", "--build",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("4 cases (40 to 43) of seed 3 from ")
+    assert run.stdout.startswith("4 cases (48 to 51) of seed 3 from ")
+    assert "       1  ok (built, scripted)\n" in run.stdout
     assert "4 of 4 cases, 0 failures" in run.stderr

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import contextlib
 import math
 import multiprocessing
 import os
@@ -59,6 +60,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from fuzz_build import (  # noqa: E402
     Seen,
     build_problem,
+    fast_meta_batch_norm,
     rename_mutation,
     structure_mutation,
 )
@@ -524,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", metavar="FILE", help="run one saved case and show it")
     parser.add_argument("--index", type=int, help="make case INDEX of --seed, show and run it")
     args = parser.parse_args(argv)
+    with fast_meta_batch_norm() if args.build else contextlib.nullcontext():
+        return _fuzz(args)
+
+
+def _fuzz(args: argparse.Namespace) -> int:
     if args.replay or args.index is not None:
         with tempfile.TemporaryDirectory() as folder:
             if args.replay:
@@ -543,9 +550,7 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     chunk = 200
-    context = multiprocessing.get_context("fork")
-    if args.build:
-        import torch  # noqa: F401  (once, before the workers fork)
+    context = multiprocessing.get_context("fork")  # torch (with --build) imported once
     manager = context.Manager() if args.build else None
     seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases
