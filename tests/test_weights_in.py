@@ -211,26 +211,33 @@ def test_every_refused_form_says_why(form, lenet, tmp_path):
 
 @pytest.mark.parametrize("form", ["plain", "legacy format", "TorchScript"])
 def test_damaged_files_are_refused_or_read_never_a_traceback(form, lenet, tmp_path):
-    """Bytes cut, overwritten or inserted anywhere: a WeightsError or a state_dict."""
+    """Bytes cut, overwritten or inserted anywhere: a WeightsError or a state_dict, and
+    always a WeightsError for a file cut short (every form keeps data to its last byte).
+
+    The damage is at random places; the file itself differs from run to run (the
+    legacy format names and orders its storages by their addresses), so what an overwrite or an
+    insertion hits does too, and only the cut files have a fixed outcome."""
     save, _ = ACCEPTED[form]
     path = tmp_path / "w.pt"
     save(lenet, path)
     data = path.read_bytes()
     rng = random.Random(0)
-    refused = 0
-    for _ in range(40):
+    for case in range(42):
         at = rng.randrange(1, len(data))
-        damaged = rng.choice([data[:at], data[:at] + rng.randbytes(8) + data[at + 8:],
-                              data[:at] + rng.randbytes(rng.randint(1, 30)) + data[at:]])
-        path.write_bytes(damaged)
+        damage = ("cut", "overwritten", "inserted")[case % 3]
+        if damage == "cut":
+            path.write_bytes(data[:at])
+        elif damage == "overwritten":
+            path.write_bytes(data[:at] + rng.randbytes(8) + data[at + 8:])
+        else:
+            path.write_bytes(data[:at] + rng.randbytes(rng.randint(1, 30)) + data[at:])
         try:
             state, _ = read_state_dict(str(path))
         except WeightsError as e:
-            refused += 1
             assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
         else:
+            assert damage != "cut", f"the file cut at byte {at} of {len(data)} was read"
             assert all(isinstance(v, torch.Tensor) for v in state.values())
-    assert refused > 20
 
 
 def test_what_is_not_a_file_is_refused(tmp_path):
