@@ -1,12 +1,17 @@
-"""Shared fixtures: the repository root, and the CLI run in-process."""
+"""Shared fixtures: the repository root, the CLI run in-process, the tools as modules."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+import archdsl
 from archdsl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +33,24 @@ def cli(capsys, monkeypatch):
     return run
 
 
+def tool(name: str) -> ModuleType:
+    """tools/NAME.py as the module NAME, executed once (tools/ is not a package)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 def spec_files() -> list[Path]:
     return sorted(SPECS.glob("*.yaml"))
+
+
+@functools.cache
+def checked(spec: Path) -> archdsl.Architecture:
+    """A library spec checked once for the tests that only read it, so that its file is
+    written once too (test_all_specs builds from it, test_codegen compares it)."""
+    return archdsl.load(spec)
 
 
 # The deepest and widest networks take a second or more in each per-spec test: their

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import archdsl
-from conftest import slow_if_deep, spec_files
+from conftest import checked, slow_if_deep, spec_files
 
 
 def build_on_meta(arch) -> torch.nn.Module:
@@ -29,7 +29,7 @@ def _slow_unless(specs, fast):
 
 @pytest.mark.parametrize("spec", slow_if_deep(spec_files()), ids=lambda p: p.stem)
 def test_static_shapes_and_params_match_the_module(spec):
-    arch = archdsl.load(spec)
+    arch = checked(spec)
     model = build_on_meta(arch)
     assert sum(p.numel() for p in model.parameters()) == arch.param_count
     modules = dict(model.named_modules())

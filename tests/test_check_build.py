@@ -9,9 +9,7 @@ has more), and for fuzzer mutations of small specs that `check` accepts.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +19,9 @@ from hypothesis import strategies as st
 
 import archdsl
 from archdsl.diagnostics import SpecError
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, tool
 
-for _name in ("fuzz_build", "fuzz"):
-    _spec = importlib.util.spec_from_file_location(_name, ROOT / "tools" / f"{_name}.py")
-    sys.modules[_name] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules[_name])
-fuzz, fuzz_build = sys.modules["fuzz"], sys.modules["fuzz_build"]
+fuzz_build, fuzz = tool("fuzz_build"), tool("fuzz")
 
 SMALL = ["lenet5", "nin_cifar10", "vgg11", "squeezenet1_1", "resnet18", "googlenet",
          "unet", "resnet50_fpn", "fractalnet_cifar10", "shufflenet_v2_x1_0", "swin_t"]
@@ -327,11 +321,7 @@ def test_layer_norm_of_a_sequence_or_a_video_map_builds(tmp_path, shape):
 @pytest.mark.slow
 def test_the_variants_a_user_tries_first_build(capsys):
     """tools/build_variants.py: other inputs and moved params of a spec, built."""
-    spec = importlib.util.spec_from_file_location("build_variants",
-                                                  ROOT / "tools" / "build_variants.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main(["lenet5", "r3d_18"]) == 0
+    assert tool("build_variants").main(["lenet5", "r3d_18"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("14 variants of 2 specs") and "12  ok (built)" in out
 

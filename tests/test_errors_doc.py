@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from archdsl.diagnostics import CODES
-from conftest import ROOT
+from conftest import tool
 
-_spec = importlib.util.spec_from_file_location("errors_doc", ROOT / "tools" / "errors_doc.py")
-errors_doc = sys.modules["errors_doc"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(errors_doc)
+errors_doc = tool("errors_doc")
 
 TEXT = errors_doc.DOC.read_text()
 EXAMPLES = errors_doc.examples(TEXT)

@@ -10,7 +10,6 @@ code that calls what the emitter does not write (`fuzz.run_case`).
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import sys
 from pathlib import Path
@@ -21,11 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archdsl.diagnostics import MAX_SHOWN, Diagnostic, Severity
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, tool
 
-_spec = importlib.util.spec_from_file_location("fuzz", ROOT / "tools" / "fuzz.py")
-fuzz = sys.modules["fuzz"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz)
+fuzz = tool("fuzz")
 
 # Small specs, so that a case takes milliseconds; together they use every construct.
 BASES = {path.stem: path.read_text() for path in [

@@ -12,10 +12,8 @@ and training mode, and scripts, and the canary never appears.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import tokenize
 
 import pytest
@@ -23,11 +21,9 @@ import torch
 
 import archdsl
 from archdsl.diagnostics import SpecError
-from conftest import ROOT
+from conftest import tool
 
-_spec = importlib.util.spec_from_file_location("fuzz", ROOT / "tools" / "fuzz.py")
-fuzz = sys.modules["fuzz"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz)
+fuzz = tool("fuzz")
 
 HEAD = "archdsl: 1\nname: net\ninput: [3, 8, 8]\n"
 NET = "network:\n  - conv1: conv(4, 3)\n  - relu\n"
