@@ -550,7 +550,8 @@ def _fuzz(args: argparse.Namespace) -> int:
 
     began = time.perf_counter()
     chunk = 200
-    context = multiprocessing.get_context("fork")  # torch (with --build) imported once
+    # With --build, fast_meta_batch_norm imported torch once, before the workers fork.
+    context = multiprocessing.get_context("fork")
     manager = context.Manager() if args.build else None
     seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases

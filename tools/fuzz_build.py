@@ -143,17 +143,17 @@ def fast_meta_batch_norm():
     op by op: about 2 ms a call, thirty times a convolution's, and three quarters of a
     meta-device forward of ResNet-50 (a fuzz case runs four). This one returns what
     that one returns: the output with the input's shape, dtype and memory format, and
-    two [C] statistics in the computation dtype. It checks nothing, as it needs not:
+    two [C] statistics in the computation dtype. It checks no shapes, as it need not:
     `batch_norm` checks each tensor against the input's channels before it calls the
     kernel, so a norm that does not fit its input fails as it did
     (tests/test_check_build.py compares the two kernels)."""
     import torch
+    from torch._prims_common import get_computation_dtype  # the decomposition's own
 
     def kernel(input, weight, bias, running_mean, running_var, training, momentum, eps):
         if not training and (running_mean is None or running_var is None):
             raise RuntimeError("running_mean and running_var must be defined in eval mode")
-        dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) \
-            else input.dtype
+        dtype = get_computation_dtype(input.dtype)
         channels = input.shape[1]
         return (torch.empty_like(input), input.new_empty((channels,), dtype=dtype),
                 input.new_empty((channels,), dtype=dtype))
