@@ -219,7 +219,7 @@ class SwinBlock(nn.Module):
         out = self.norm1(x)
         out = self.attn(out)
         out = self.drop_path(out)
-        out += x
+        out = out + x
         out_2 = self.norm2(out)
         out_2 = self.mlp(out_2)
         out_2 = self.drop_path_1(out_2)

@@ -305,6 +305,21 @@ def test_nothing_is_written_in_place_into_a_view(tmp_path):
         scripted(torch.randn(2, 3, 16, 16)).logits.sum().backward()
 
 
+def test_nothing_is_written_in_place_into_window_attentions_output(tmp_path):
+    """ShiftedWindowAttention ends in a crop to the unpadded size; where it cuts nothing
+    (one window over the whole map) its output is a view, and `out += x` into it was the
+    same TorchScript error on the meta device (fuzz seed 2030, case 87744: Swin-T with
+    its first stochastic depth dropped)."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text("archdsl: 1\nname: tiny\ninput: [3, 16, 16]\nnetwork:\n"
+                    "  - conv(8, 2, stride=2, pad=0)\n  - permute(0, 2, 3, 1)\n"
+                    "  - r: {residual: {body: [layer_norm, window_attention(2, 8)]}}\n"
+                    "  - permute(0, 3, 1, 2)\n  - gap\n  - flatten\n  - fc: linear(3)\n")
+    arch = archdsl.load(path)
+    assert "+=" not in arch.source
+    assert fuzz_build.build_problem(arch) == ""
+
+
 @pytest.mark.parametrize("shape", ["[8, 12]", "[8, 4, 12, 12]"])
 def test_layer_norm_of_a_sequence_or_a_video_map_builds(tmp_path, shape):
     """Layer norm of a (C, L) or (C, T, H, W) map once built LayerNorm2d, whose permute

@@ -155,3 +155,21 @@ def test_a_run_in_parts_runs_the_same_cases(tmp_path):
     assert run.stdout.startswith("4 cases (48 to 51) of seed 3 from ")
     assert "       1  ok (built, scripted)\n" in run.stdout
     assert "4 of 4 cases, 0 failures" in run.stderr
+
+
+def test_a_run_of_one_spec_runs_that_specs_cases_alone(tmp_path):
+    """--spec NAME keeps the cases of the range that mutate specs/NAME.yaml: one in
+    every len(specs), at the same indices as in the whole run."""
+    import subprocess
+
+    names = sorted(path.stem for path in (ROOT / "specs").glob("*.yaml"))
+    fuzz_py = [sys.executable, str(ROOT / "tools" / "fuzz.py"), "--seed", "3", "--jobs", "1",
+               "--out", str(tmp_path)]
+    run = subprocess.run(fuzz_py + ["--cases", str(2 * len(names)), "--spec", "lenet5"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"2 cases (0 to {2 * len(names) - 1}) of seed 3 of lenet5, ")
+    assert fuzz._case(3, names.index("lenet5"), fuzz._bases())[0] == "lenet5"
+    unknown = subprocess.run(fuzz_py + ["--spec", "lenet"], capture_output=True, text=True,
+                             timeout=300)
+    assert unknown.returncode == 2 and "no spec specs/lenet.yaml" in unknown.stderr

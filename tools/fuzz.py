@@ -28,10 +28,13 @@ are printed with the seed and index that make them again (--index).
     .venv/bin/python tools/fuzz.py --replay fuzz-failures/case-0-123-vgg11.yaml --build
     .venv/bin/python tools/fuzz.py --seed 0 --index 123 --build    # case 123, made again
     .venv/bin/python tools/fuzz.py --start 40000 --cases 20000 --build  # a run in parts
+    .venv/bin/python tools/fuzz.py --cases 100000 --spec swin_t --build  # one spec's cases
 
 Case i of a seed is the same whatever --start, --cases and --jobs: a long run can be
-made in parts (cases 0-39999, then 40000-99999), whose counts add up. A line on
-standard error after every 200 cases tells how far a run is.
+made in parts (cases 0-39999, then 40000-99999), whose counts add up. Case i mutates
+the specs in turn (the i-th modulo their number, sorted by name), so after a fix that
+can change the outcome of one spec's cases alone, --spec runs those cases of a range
+again. A line on standard error after every 200 cases tells how far a run is.
 """
 
 from __future__ import annotations
@@ -476,7 +479,7 @@ def _case(seed: int, index: int, bases: list[tuple[str, str]]) -> tuple[str, byt
 
 
 def _worker(args) -> tuple[collections.Counter, list, float]:
-    seed, start, count, timeout, out_dir, build, seen = args
+    seed, indices, timeout, out_dir, build, seen = args
     bases = _bases()
     seen = Seen(seen)
     outcomes: collections.Counter = collections.Counter()
@@ -486,7 +489,7 @@ def _worker(args) -> tuple[collections.Counter, list, float]:
         for other, text in bases:  # beside the case, for `extends:`
             Path(tmp, f"{other}.yaml").write_text(text)
         path = os.path.join(tmp, "fuzz-case.yaml")
-        for index in range(start, start + count):
+        for index in indices:
             name, case = _case(seed, index, bases)
             with open(path, "wb") as f:
                 f.write(case)
@@ -525,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
                              "script it (imports torch)")
     parser.add_argument("--replay", metavar="FILE", help="run one saved case and show it")
     parser.add_argument("--index", type=int, help="make case INDEX of --seed, show and run it")
+    parser.add_argument("--spec", metavar="NAME",
+                        help="only the cases of the range that mutate specs/NAME.yaml")
     args = parser.parse_args(argv)
     with fast_meta_batch_norm() if args.build else contextlib.nullcontext():
         return _fuzz(args)
@@ -555,8 +560,14 @@ def _fuzz(args: argparse.Namespace) -> int:
     manager = context.Manager() if args.build else None
     seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases
-    tasks = [(args.seed, start, min(chunk, end - start), args.timeout, args.out,
-              args.build, seen) for start in range(args.start, end, chunk)]
+    names = [name for name, _ in _bases()]
+    if args.spec is not None and args.spec not in names:
+        print(f"fuzz.py: no spec specs/{args.spec}.yaml", file=sys.stderr)
+        return 2
+    indices = [i for i in range(args.start, end)
+               if args.spec is None or names[i % len(names)] == args.spec]
+    tasks = [(args.seed, indices[at:at + chunk], args.timeout, args.out, args.build, seen)
+             for at in range(0, len(indices), chunk)]
     totals: collections.Counter = collections.Counter()
     failures, slowest = [], 0.0
     # With --build a worker lasts one task: what TorchScript compiles stays in memory.
@@ -566,15 +577,16 @@ def _fuzz(args: argparse.Namespace) -> int:
             failures += failed
             slowest = max(slowest, slow)
             done = sum(totals.values())
-            print(f"{done} of {args.cases} cases, {len(failures)} failures, "
+            print(f"{done} of {len(indices)} cases, {len(failures)} failures, "
                   f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     if manager:
         manager.shutdown()
     wall = time.perf_counter() - began
     failed = sum(n for k, n in totals.items() if k.startswith("FAIL"))
     count = sum(totals.values())
-    print(f"{count} cases ({args.start} to {end - 1}) of seed {args.seed} from "
-          f"{len(_bases())} specs, {args.jobs} jobs, {wall:.0f} s ({count / wall:.0f} cases/s), "
+    spec = f"of {args.spec}" if args.spec else f"from {len(names)} specs"
+    print(f"{count} cases ({args.start} to {end - 1}) of seed {args.seed} {spec}, "
+          f"{args.jobs} jobs, {wall:.0f} s ({count / wall:.0f} cases/s), "
           f"slowest case {slowest:.2f} s of CPU time")
     for outcome, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{n:8d}  {outcome}")

@@ -605,6 +605,9 @@ class _Attention(Rendering):
 
 @renders(WindowAttention)
 class _WindowAttention(Rendering):
+    # Its forward ends in a crop to the unpadded size: where the crop cuts nothing, the
+    # output is that view (`.contiguous()` of a contiguous view is the view).
+    returns_view = True
     support, support_class = WINDOW_ATTENTION_SOURCE, "ShiftedWindowAttention"
 
     def module(self, op, inputs, output, inplace=False):
