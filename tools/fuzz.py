@@ -553,6 +553,10 @@ def _fuzz(args: argparse.Namespace) -> int:
         print(outcome, detail, sep="\n")
         return 1 if outcome.startswith("FAIL") else 0
 
+    names = [name for name, _ in _bases()]
+    if args.spec is not None and args.spec not in names:
+        print(f"fuzz.py: no spec specs/{args.spec}.yaml", file=sys.stderr)
+        return 2
     began = time.perf_counter()
     chunk = 200
     # With --build, fast_meta_batch_norm imported torch once, before the workers fork.
@@ -560,10 +564,6 @@ def _fuzz(args: argparse.Namespace) -> int:
     manager = context.Manager() if args.build else None
     seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases
-    names = [name for name, _ in _bases()]
-    if args.spec is not None and args.spec not in names:
-        print(f"fuzz.py: no spec specs/{args.spec}.yaml", file=sys.stderr)
-        return 2
     indices = [i for i in range(args.start, end)
                if args.spec is None or names[i % len(names)] == args.spec]
     tasks = [(args.seed, indices[at:at + chunk], args.timeout, args.out, args.build, seen)
