@@ -472,9 +472,14 @@ def _bases() -> list[tuple[str, str]]:
     return [(p.stem, p.read_text()) for p in sorted((ROOT / "specs").glob("*.yaml"))]
 
 
+def _base_of(index: int, bases: list) -> int:
+    """Which of `bases` case `index` mutates: every spec in turn."""
+    return index % len(bases)
+
+
 def _case(seed: int, index: int, bases: list[tuple[str, str]]) -> tuple[str, bytes]:
     """Case `index` of `seed`: the name of the spec it mutates, and its text."""
-    name, base = bases[index % len(bases)]  # every spec in turn
+    name, base = bases[_base_of(index, bases)]
     return name, make_case(base, random.Random(f"{seed}-{index}"))
 
 
@@ -565,7 +570,7 @@ def _fuzz(args: argparse.Namespace) -> int:
     seen = manager.dict() if manager else None  # sources built, structures scripted
     end = args.start + args.cases
     indices = [i for i in range(args.start, end)
-               if args.spec is None or names[i % len(names)] == args.spec]
+               if args.spec is None or names[_base_of(i, names)] == args.spec]
     tasks = [(args.seed, indices[at:at + chunk], args.timeout, args.out, args.build, seen)
              for at in range(0, len(indices), chunk)]
     totals: collections.Counter = collections.Counter()
